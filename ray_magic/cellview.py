@@ -1,0 +1,172 @@
+"""What a cell that submitted tasks shows under it.
+
+One compact line of progress (done of total), the result of a body cell when it
+arrives, and an area where its tasks' prints land, also after the cell finished.
+Built on the main thread; updated only by the refresher thread.
+"""
+from __future__ import annotations
+
+import collections
+import html
+from typing import Any
+
+from .tracker import DONE_STATES, FAILED, FINISHED, FutureRecord, tracker
+
+PREVIEW_MAX_BYTES = 64 * 1024
+MAX_KEPT_CHARS = 200_000  # a cell that prints without end keeps only its latest output
+
+
+def human_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def preview_value(value: Any, limit: int = 300) -> str:
+    """A short one-line repr of a result."""
+    text = repr(value)
+    text = " ".join(text.split()) if len(text) < 5 * limit else " ".join(text[: 5 * limit].split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class WatchedFuture:
+    """A body cell's future: the view fetches a small result once, then lets go."""
+
+    def __init__(self, ref: Any, record: FutureRecord) -> None:
+        self.ref = ref
+        self.record = record
+        self.preview: str | None = None
+
+    def settle(self) -> bool:
+        """Fill in the preview once the task is done; True when it changed."""
+        if self.preview is not None or self.record.state not in DONE_STATES:
+            return False
+        record = self.record
+        if record.state == FINISHED:
+            if record.size is not None and record.size <= PREVIEW_MAX_BYTES:
+                import ray
+
+                try:
+                    self.preview = preview_value(ray.get(self.ref, timeout=5))
+                except Exception as err:  # the value cannot be read here: say so, once
+                    self.preview = f"(result not readable here: {type(err).__name__})"
+            else:
+                size = f"{human_bytes(record.size)}" if record.size else "more than 100 KiB"
+                self.preview = f"(a result of {size} in the object store; not fetched)"
+        elif record.state == FAILED:
+            self.preview = record.error or "failed"
+        else:
+            self.preview = "cancelled"
+        self.ref = None
+        return True
+
+
+class CellView:
+    """Progress, results and prints of one cell's tasks."""
+
+    def __init__(self, cell: int | None, use_widgets: bool) -> None:
+        self.cell = cell
+        self.watched: list[WatchedFuture] = []
+        self.text = ""  # everything its tasks printed (bounded)
+        self._queue: collections.deque[str] = collections.deque()
+        self._shown = None  # last (done, total, failed, previews) drawn
+        self.widget = self._build() if use_widgets else None
+
+    def _build(self):
+        import ipywidgets as w
+
+        self.summary = w.HTML()
+        self.bar = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="160px"))
+        self.result = w.HTML()
+        self.output = w.Output(layout=w.Layout(max_height="240px", overflow="auto"))
+        return w.VBox([w.HBox([self.bar, self.summary]), self.result, self.output])
+
+    # called from Ray's log thread: only queue
+    def append_text(self, text: str) -> None:
+        self._queue.append(text)
+
+    def watch(self, ref: Any, record: FutureRecord) -> None:
+        self.watched.append(WatchedFuture(ref, record))
+
+    @property
+    def stats(self):
+        return tracker.cells.get(self.cell)
+
+    def refresh(self) -> None:
+        """Bring the view up to date; cheap when nothing changed."""
+        for future in self.watched:
+            future.settle()
+        new = ""
+        while self._queue:
+            new += self._queue.popleft()
+        if new:
+            self.text = (self.text + new)[-MAX_KEPT_CHARS:]
+            if self.widget is not None:
+                self.output.append_stdout(new)
+        stats = self.stats
+        shown = (stats.done, stats.total, stats.failed, stats.cancelled) if stats else (0, 0, 0, 0)
+        shown += tuple(f.preview for f in self.watched)
+        if shown == self._shown or self.widget is None:
+            self._shown = shown
+            return
+        self._shown = shown
+        done, total, failed, cancelled = shown[:4]
+        self.bar.max = max(total, 1)
+        self.bar.value = done
+        self.bar.bar_style = "danger" if failed else ("success" if total and done == total else "")
+        self.summary.value = html.escape(self.summary_text())
+        self.result.value = "<br>".join(
+            f"<code>{html.escape(f.record.label)}</code> &rarr; {html.escape(f.preview or 'pending')}"
+            for f in self.watched
+        )
+
+    def summary_text(self) -> str:
+        stats = self.stats
+        if stats is None:
+            return f"cell {self.cell}: nothing submitted"
+        extra = "".join(f", {n} {word}" for n, word in ((stats.failed, "failed"), (stats.cancelled, "cancelled")) if n)
+        return f"cell {self.cell}: {stats.done}/{stats.total} done{extra}"
+
+    def __repr__(self) -> str:
+        return self.summary_text()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs) if self.widget is not None else {}
+        bundle = dict(bundle or {})
+        bundle["text/plain"] = self.summary_text()
+        return bundle
+
+
+class CellViews:
+    """All cells' views, by cell number."""
+
+    def __init__(self) -> None:
+        self.by_cell: dict[int | None, CellView] = {}
+
+    def get(self, cell: int | None) -> CellView | None:
+        return self.by_cell.get(cell)
+
+    def create(self, cell: int | None, use_widgets: bool) -> tuple[CellView, bool]:
+        view = self.by_cell.get(cell)
+        if view is not None:
+            return view, False
+        view = self.by_cell[cell] = CellView(cell, use_widgets)
+        return view, True
+
+    def deliver(self, cell: int, text: str) -> None:
+        view = self.by_cell.get(cell)
+        if view is None:
+            view, _ = self.create(cell, use_widgets=False)
+        view.append_text(text)
+
+    def refresh(self) -> None:
+        for view in list(self.by_cell.values()):
+            view.refresh()
+
+    def reset(self) -> None:
+        self.by_cell.clear()
+
+
+cell_views = CellViews()
