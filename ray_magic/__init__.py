@@ -54,13 +54,16 @@ def unload_ipython_extension(ip: Any) -> None:
 
 def panel() -> Any:
     """The live panel (an ipywidgets widget), the same one each time."""
-    from .panel import get_panel
+    from .live_panel import get_panel
 
     return get_panel()
 
 
 def status() -> dict:
-    """A snapshot of the panel's counts as plain data."""
+    """A snapshot of the panel's counts as plain data (futures, actors, datasets, cluster)."""
+    from .cluster import read_cluster
     from .tracker import tracker
 
-    return tracker.status()
+    snapshot = tracker.status()
+    snapshot["cluster"] = read_cluster().counts()
+    return snapshot

@@ -53,7 +53,7 @@ def parse_cell(source: str, filename: str = "<cell>", *, magic_line: str = "") -
     ast.increment_lineno(tree, BODY_LINE_OFFSET)
     statements = [s for s in tree.body if not _is_docstring(s)]
     if not statements:
-        raise CellError("the cell has no code, only comments or a docstring")
+        raise CellError("the cell is empty: it has only comments or a docstring")
     functions = [s.name for s in tree.body if isinstance(s, ast.FunctionDef)]
     classes = [s.name for s in tree.body if isinstance(s, ast.ClassDef)]
     shape = DEFINITIONS if functions and all(_is_definition(s) for s in tree.body) else BODY
@@ -103,17 +103,12 @@ def free_names(source: str, tree: ast.Module) -> list[str]:
     """
     top = symtable.symtable(source, "<cell>", "exec")
     bound_top = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
-    candidates = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
-    candidates |= _globals_read_in_nested(top)
-    first_store, first_load = _first_store_and_load(tree)
-    free = []
-    for name in sorted(candidates):
-        if name not in bound_top:
-            free.append(name)
-        elif name in first_load and first_load[name] <= first_store.get(name, len(tree.body)):
-            # Read in the statement that first binds it (x = x + 1) or before.
-            free.append(name)
-    return free
+    order = _TopLevelNames()
+    for stmt in tree.body:
+        order.visit(stmt)
+    free = {name for name, first in order.first.items() if first == "load"}
+    free |= {name for name in _globals_read_in_nested(top) if name not in bound_top}
+    return sorted(free)
 
 
 def _globals_read_in_nested(table: symtable.SymbolTable) -> set[str]:
@@ -127,23 +122,49 @@ def _globals_read_in_nested(table: symtable.SymbolTable) -> set[str]:
 
 
 class _TopLevelNames(ast.NodeVisitor):
-    """Collects the names loaded and stored by one statement at the cell's top level."""
+    """Records, in evaluation order, whether each top-level name is first loaded or stored.
+
+    Nested function, lambda and class bodies are skipped: they run later, in
+    their own scope (symtable covers what they read from the cell's globals).
+    """
 
     def __init__(self) -> None:
-        self.loads: set[str] = set()
-        self.stores: set[str] = set()
+        self.first: dict[str, str] = {}
+
+    def _event(self, name: str, kind: str) -> None:
+        self.first.setdefault(name, kind)
 
     def visit_Name(self, node: ast.Name) -> None:
-        (self.loads if isinstance(node.ctx, ast.Load) else self.stores).add(node.id)
+        self._event(node.id, "load" if isinstance(node.ctx, ast.Load) else "store")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)  # the value is evaluated before the targets are bound
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name):
-            self.loads.add(node.target.id)
-        self.generic_visit(node)
+            self._event(node.target.id, "load")
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
 
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         # Decorators, defaults and bases run now; the body runs later.
-        self.stores.add(node.name)
         for expr in node.decorator_list:
             self.visit(expr)
         if isinstance(node, ast.ClassDef):
@@ -152,6 +173,7 @@ class _TopLevelNames(ast.NodeVisitor):
         else:
             for expr in [*node.args.defaults, *[d for d in node.args.kw_defaults if d is not None]]:
                 self.visit(expr)
+        self._event(node.name, "store")
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _definition
 
@@ -167,22 +189,9 @@ class _TopLevelNames(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
-            self.stores.add((alias.asname or alias.name).split(".")[0])
+            self._event((alias.asname or alias.name).split(".")[0], "store")
 
     visit_ImportFrom = visit_Import
-
-
-def _first_store_and_load(tree: ast.Module) -> tuple[dict[str, int], dict[str, int]]:
-    first_store: dict[str, int] = {}
-    first_load: dict[str, int] = {}
-    for index, stmt in enumerate(tree.body):
-        visitor = _TopLevelNames()
-        visitor.visit(stmt)
-        for name in visitor.loads:
-            first_load.setdefault(name, index)
-        for name in visitor.stores:
-            first_store.setdefault(name, index)
-    return first_store, first_load
 
 
 def missing_names(names: list[str], namespace: dict) -> list[str]:
@@ -212,6 +221,9 @@ def body_to_function(cell: Cell, params: list[str], name: str = "cell") -> ast.M
 
 def compile_body(cell: Cell, params: list[str], name: str = "cell"):
     """Compile a body cell into a plain function of its free names."""
+    line = _top_level_yield(cell.tree)
+    if line is not None:  # as a function it would be a generator: nothing would run
+        raise CellError(f"syntax error on line {line} of the cell: 'yield' outside function")
     module = body_to_function(cell, params, name)
     try:
         code = compile(module, cell.filename, "exec")
@@ -221,6 +233,19 @@ def compile_body(cell: Cell, params: list[str], name: str = "cell"):
     namespace: dict = {"__name__": "__ray_magic_cell__", "__builtins__": builtins}
     exec(code, namespace)
     return namespace[name]
+
+
+def _top_level_yield(node: ast.AST) -> int | None:
+    """The line of a `yield` that is not inside a function or class, or None."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Yield, ast.YieldFrom)):
+            return child.lineno
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        line = _top_level_yield(child)
+        if line is not None:
+            return line
+    return None
 
 
 def single_class(cell: Cell) -> str:

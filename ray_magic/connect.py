@@ -22,8 +22,7 @@ __all__ = ["ConnectError", "connect", "connection_info", "validate_address"]
 
 _TOKEN_ENV_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 _HOW_TO_SUPPLY_TOKEN = (
-    "supply it with the RAY_AUTH_TOKEN environment variable, the file "
-    "~/.ray/auth_token, or %ray_init --token-file PATH"
+    "supply it with the RAY_AUTH_TOKEN environment variable, the file ~/.ray/auth_token, or %ray_init --token-file PATH"
 )
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
@@ -49,9 +48,7 @@ def validate_address(address: str | None) -> str | None:
     if "://" in addr:
         scheme, _, rest = addr.partition("://")
         if scheme.lower() != "ray":
-            raise ConnectError(
-                f"malformed address {address!r}: the only scheme allowed is ray:// (Ray Client)"
-            )
+            raise ConnectError(f"malformed address {address!r}: the only scheme allowed is ray:// (Ray Client)")
         scheme, addr = "ray://", rest
     host, port = _split_host_port(addr, address)
     return f"{scheme}{host}:{port}"
@@ -64,16 +61,12 @@ def _split_host_port(addr: str, original: str) -> tuple[str, int]:
     if not sep or not host:
         raise ConnectError(f"malformed address {original!r}: {expected}")
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ConnectError(
-            f"malformed address {original!r}: port must be a number in 1..65535"
-        )
+        raise ConnectError(f"malformed address {original!r}: port must be a number in 1..65535")
     if host.startswith("[") and host.endswith("]"):
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
-            raise ConnectError(
-                f"malformed address {original!r}: bad IPv6 address"
-            ) from None
+            raise ConnectError(f"malformed address {original!r}: bad IPv6 address") from None
     elif not _HOSTNAME.match(host):
         raise ConnectError(f"malformed address {original!r}: bad host name {host!r}")
     return host, int(port_text)
@@ -108,9 +101,7 @@ def connect(
 
     if ray.is_initialized():
         where = connection_info() or {}
-        raise ConnectError(
-            f"Ray is already connected (at {where.get('address', '?')}); shut it down first"
-        )
+        raise ConnectError(f"Ray is already connected (at {where.get('address', '?')}); shut it down first")
     joining = addr not in (None, "local")
     local_only = {
         "num_cpus": num_cpus,
@@ -119,9 +110,7 @@ def connect(
     }
     given = [name for name, value in local_only.items() if value is not None]
     if joining and given:
-        raise ConnectError(
-            f"{', '.join(given)}: only for starting a new local Ray, not for joining {addr}"
-        )
+        raise ConnectError(f"{', '.join(given)}: only for starting a new local Ray, not for joining {addr}")
 
     saved_env = {name: os.environ.get(name) for name in _TOKEN_ENV_VARS}
     try:
@@ -177,7 +166,7 @@ def connection_info() -> dict | None:
         return None
     try:
         address = ray.get_runtime_context().gcs_address
-    except Exception:  # noqa: BLE001 -- a Ray Client context has no GCS address
+    except Exception:  # a Ray Client context has no GCS address
         address = None
     node = getattr(ray._private.worker, "_global_node", None)
     return {
@@ -191,7 +180,7 @@ def _init(ray: Any, failure: str, *, local: bool, **kwargs: Any) -> dict:
     """ray.init(**kwargs); any failure becomes one line and leaves Ray shut down."""
     try:
         ctx = ray.init(**kwargs)
-    except Exception as e:  # noqa: BLE001 -- whatever the cause, one line is shown
+    except Exception as e:  # whatever the cause, the user sees one line
         _shutdown_quietly(ray)
         raise ConnectError(f"{failure}: {_first_line(e)}") from None
     except KeyboardInterrupt:
@@ -228,14 +217,17 @@ def _check_reachable(host_port: str, addr: str, deadline: float) -> None:
     """A plain TCP connect, so that a dead address fails in seconds, not after Ray's retries."""
     host, _, port = host_port.rpartition(":")
     host = host.strip("[]")
-    shown = addr if addr.endswith(host_port) else f"{addr} (Ray dials {host_port})"
+    if addr == "auto":  # found via RAY_ADDRESS, `ray start`'s record, or a local raylet
+        shown = f"the cluster found for 'auto' at {host_port}"
+    elif addr.endswith(host_port):
+        shown = addr
+    else:  # Ray rewrote 127.0.0.1 to this machine's address
+        shown = f"{addr} (Ray dials {host_port})"
     try:
         with socket.create_connection((host, int(port)), timeout=_remaining(deadline)):
             pass
     except socket.gaierror as e:
-        raise ConnectError(
-            f"cannot reach {shown}: unknown host ({e.strerror})"
-        ) from None
+        raise ConnectError(f"cannot reach {shown}: unknown host ({e.strerror})") from None
     except TimeoutError:
         raise ConnectError(f"cannot reach {shown}: no answer (timed out)") from None
     except OSError as e:
@@ -269,21 +261,15 @@ def _check_auth(gcs_address: str, deadline: float, timeout: float) -> None:
     if token_mode and not has_token:
         # Ray aborts the whole process (a failed C++ check) if it dials in token mode
         # without a token, so never let it.
-        raise ConnectError(
-            f"RAY_AUTH_MODE=token but no auth token was found for {gcs_address}; "
-            f"{_HOW_TO_SUPPLY_TOKEN}"
-        )
+        raise ConnectError(f"RAY_AUTH_MODE=token but no auth token was found for {gcs_address}; {_HOW_TO_SUPPLY_TOKEN}")
     error = _probe_gcs(gcs_address, deadline, timeout)
     if error is None:
         return
     if not isinstance(error, AuthenticationError):
-        raise ConnectError(
-            f"{gcs_address} does not answer as a Ray cluster (GCS): {_first_line(error)}"
-        )
+        raise ConnectError(f"{gcs_address} does not answer as a Ray cluster (GCS): {_first_line(error)}")
     if not has_token:
         raise ConnectError(
-            f"the Ray cluster at {gcs_address} requires an auth token and none was "
-            f"found; {_HOW_TO_SUPPLY_TOKEN}"
+            f"the Ray cluster at {gcs_address} requires an auth token and none was found; {_HOW_TO_SUPPLY_TOKEN}"
         )
     if not token_mode:
         raise ConnectError(
@@ -291,8 +277,7 @@ def _check_auth(gcs_address: str, deadline: float, timeout: float) -> None:
             f"RAY_AUTH_MODE={mode}; unset it or set it to 'token'"
         )
     raise ConnectError(
-        f"the Ray cluster at {gcs_address} rejected the auth token from "
-        f"{_token_source()}; {_HOW_TO_SUPPLY_TOKEN}"
+        f"the Ray cluster at {gcs_address} rejected the auth token from {_token_source()}; {_HOW_TO_SUPPLY_TOKEN}"
     )
 
 
@@ -310,20 +295,16 @@ def _probe_gcs(gcs_address: str, deadline: float, timeout: float) -> Exception |
 
     def probe() -> None:
         try:
-            InnerGcsClient.standalone(
-                gcs_address, None, int(_remaining(deadline) * 1000)
-            )
+            InnerGcsClient.standalone(gcs_address, None, int(_remaining(deadline) * 1000))
             outcome.append(None)
-        except Exception as e:  # noqa: BLE001 -- handed to the calling thread
+        except Exception as e:  # handed to the calling thread
             outcome.append(e)
 
     thread = threading.Thread(target=probe, name="ray_magic-gcs-probe", daemon=True)
     thread.start()
     thread.join(_remaining(deadline))
     if not outcome:
-        raise ConnectError(
-            f"{gcs_address} did not answer as a Ray cluster (GCS) within {timeout:g} s"
-        )
+        raise ConnectError(f"{gcs_address} did not answer as a Ray cluster (GCS) within {timeout:g} s")
     return outcome[0]
 
 
@@ -333,9 +314,7 @@ def _use_token_file(token_file: str) -> None:
     try:
         ok = bool(path.read_text().strip())
     except OSError as e:
-        raise ConnectError(
-            f"cannot read token file {token_file}: {e.strerror}"
-        ) from None
+        raise ConnectError(f"cannot read token file {token_file}: {e.strerror}") from None
     if not ok:
         raise ConnectError(f"token file {token_file} is empty")
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)

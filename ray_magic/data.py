@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import remote_side
 from .cells import CellError, cell_filename, compile_body, missing_names, parse_cell, single_class
-from .options import amount, count
+from .options import amount, count, parse_line
 from .tracker import tracker
 
 BATCH_FORMATS = ("pandas", "pyarrow", "numpy")
@@ -45,10 +45,7 @@ def preview_args(line: str) -> None:
 
 
 def _parse(func, line: str, magic: str):
-    try:
-        return parse_argstring(func, line)
-    except UsageError as err:
-        raise UsageError(f"{magic}: {err}") from None
+    return parse_line(func, line, magic)
 
 
 def _dataset_type():
@@ -108,6 +105,7 @@ def build_transform(dataset: Any, cell: Any, namespace: dict, args: Any) -> Any:
     if missing:
         raise CellError(f"name {missing[0]!r} is not defined in the notebook")
     captured = {name: namespace[name] for name in free if name in namespace}
+    _check_sendable(captured)
     params = ["row"] if args.rows else (["batch", "df"] if args.batch_format == "pandas" else ["batch"])
     body = compile_body(cell, params, name="transform")
     body.__globals__.update(captured)  # the notebook variables the cell reads travel with it
@@ -125,10 +123,12 @@ def _class_transform(dataset: Any, cell: Any, namespace: dict, args: Any) -> Any
     missing = missing_names(free, namespace)
     if missing:
         raise CellError(f"name {missing[0]!r} is not defined in the notebook")
-    scope = {"__name__": "__ray_magic_cell__", **{name: namespace[name] for name in free if name in namespace}}
+    captured = {name: namespace[name] for name in free if name in namespace}
+    _check_sendable(captured)
+    scope = {"__name__": "__ray_magic_cell__", **captured}
     exec(compile(cell.tree, cell.filename, "exec"), scope)
     cls = scope[class_name]
-    if not callable(getattr(cls, "__call__", None)) or "__call__" not in vars(cls):
+    if "__call__" not in vars(cls):
         raise CellError(f"class {class_name} needs a __call__(self, batch) method")
     from ray.data import ActorPoolStrategy
 
@@ -137,6 +137,15 @@ def _class_transform(dataset: Any, cell: Any, namespace: dict, args: Any) -> Any
         options["batch_size"] = args.batch_size
     compute = ActorPoolStrategy(size=args.concurrency or 1)
     return dataset.map_batches(cls, batch_format=args.batch_format, compute=compute, **options)
+
+
+def _check_sendable(captured: dict) -> None:
+    """Name a captured variable that cannot go to a worker now, not when the dataset runs."""
+    from .tasks import unpicklable
+
+    culprit = unpicklable(list(captured), list(captured.values()))
+    if culprit:
+        raise CellError(culprit)
 
 
 def _resources(args: Any) -> dict:
@@ -180,7 +189,7 @@ def _tracked(action, label: str, cell: int | None) -> Any:
 
 
 def preview(dataset: Any, rows: int, label: str, cell: int | None, schema_only: bool = False,
-            stats: bool = False) -> "DatasetPreview":
+            stats: bool = False) -> DatasetPreview:
     """Columns and types, row count and the first rows of a dataset."""
     schema = _tracked(lambda: dataset.schema(), f"{label}.schema()", cell)
     columns = list(zip(schema.names, [str(t) for t in schema.types])) if schema is not None else []

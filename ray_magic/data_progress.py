@@ -7,10 +7,12 @@ that name once with a factory that looks at a context variable: inside
 ``track_executions(run)`` it returns a manager that writes into ``run`` and
 prints nothing; everywhere else it returns exactly what Ray would have.
 
-A logging filter on the console handlers of the ``ray.data`` logger also drops
-the per-execution INFO lines ("Starting execution of Dataset ...", "Execution
-plan ...", "Dataset ... execution finished") of tracked executions. Ray Data's
-log file (``logs/ray-data``) still gets every record.
+A filter on the console handlers of the ``ray.data`` logger also drops, for
+tracked executions only, the INFO lines Ray Data logs around each run
+("Starting execution of Dataset ...", "Execution plan ...", "Dataset ...
+execution finished", tips) and the two ERROR lines that merely announce the
+exception the caller gets anyway. Warnings and other errors still print, and
+Ray Data's log file (``logs/ray-data``) still gets every record.
 
 This module imports nothing from Ray at import time: the extension must load
 without importing ``ray.data``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -81,9 +84,7 @@ class DatasetRun:
     error: str | None = None  # "ValueError: ..." when the run failed
 
 
-_active_run: contextvars.ContextVar[DatasetRun | None] = contextvars.ContextVar(
-    "ray_magic_dataset_run", default=None
-)
+_active_run: contextvars.ContextVar[DatasetRun | None] = contextvars.ContextVar("ray_magic_dataset_run", default=None)
 
 _lock = threading.Lock()
 _ray_factory: Callable[..., Any] | None = None  # Ray's own factory while installed
@@ -130,9 +131,7 @@ def _mentions(text: str, ident: str) -> bool:
 # for a tracked run the exception itself reaches the cell.
 _ANNOUNCES_RAISED_ERROR = {
     "ray.data.exceptions": "Exception occurred in user code",
-    "ray.data._internal.execution.streaming_executor_state": (
-        "An exception was raised from a task of operator"
-    ),
+    "ray.data._internal.execution.streaming_executor_state": "An exception was raised from a task of operator",
 }
 
 
@@ -245,9 +244,7 @@ def _make_manager_class() -> type:
                 if isinstance(op, SubProgressBarMixin):
                     # Operators of this kind expect a bar for each name.
                     for sub in op.get_sub_progress_bar_names() or []:
-                        sub_progress = OperatorProgress(
-                            f"{op.name} / {sub}", 0, progress.total
-                        )
+                        sub_progress = OperatorProgress(f"{op.name} / {sub}", 0, progress.total)
                         operators.append(sub_progress)
                         op.set_sub_progress_bar(sub, _SubBar(sub_progress))
             run.executions += 1
@@ -296,9 +293,7 @@ def _make_manager_class() -> type:
     return _manager_class
 
 
-def _progress_manager_factory(
-    ctx: Any, dataset_id: str, topology: Any, verbose_progress: bool
-) -> Any:
+def _progress_manager_factory(ctx: Any, dataset_id: str, topology: Any, verbose_progress: bool) -> Any:
     """Replacement for Ray's `get_progress_manager` (same signature)."""
     run = _active_run.get()
     if run is None or _ray_factory is None:
@@ -351,9 +346,7 @@ def is_installed() -> bool:
     import sys
 
     module = sys.modules.get(EXECUTOR_MODULE)
-    return module is not None and (
-        getattr(module, FACTORY_NAME, None) is _progress_manager_factory
-    )
+    return module is not None and (getattr(module, FACTORY_NAME, None) is _progress_manager_factory)
 
 
 @contextlib.contextmanager
@@ -369,13 +362,16 @@ def track_executions(run: DatasetRun) -> Iterator[DatasetRun]:
     try:
         yield run
     except BaseException as exc:
-        run.error = f"{type(exc).__name__}: {exc}"[:500]
+        run.error = _ANSI_COLOR.sub("", f"{type(exc).__name__}: {exc}")[:500]
         _finish(run, "failed")
         raise
     else:
         _finish(run, "finished")
     finally:
         _active_run.reset(token)
+
+
+_ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours worker names in errors
 
 
 def _finish(run: DatasetRun, state: str) -> None:

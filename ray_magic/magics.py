@@ -5,7 +5,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Unicode
 
 from . import session, tasks
@@ -15,6 +15,7 @@ from .options import (
     TASK_OPTION_NAMES,
     count,
     json_object,
+    parse_line,
     ray_options,
     resource_options,
     retries,
@@ -25,13 +26,13 @@ from .output import OutputRouter, print_to_terminal
 from .refresher import refresher
 from .tracker import tracker
 
+_CELL_MAGICS = ("ray_task", "ray_actor")
+
 
 def _parse(magic, line: str):
     """Parse a magic's line; a mistake is a one-line UsageError naming the magic."""
-    try:
-        return parse_argstring(magic, line)
-    except UsageError as err:
-        raise UsageError(f"%{magic.__name__}: {err}") from None
+    prefix = "%%" if magic.__name__ in _CELL_MAGICS else "%"
+    return parse_line(magic, line, f"{prefix}{magic.__name__}")
 
 
 @magics_class
@@ -62,7 +63,12 @@ class RayMagics(Magics):
         return getattr(self.shell, "kernel", None) is not None
 
     def current_cell(self) -> int | None:
-        return self.shell.execution_count
+        """The number of the cell now running (In[n]), as the frontend shows it."""
+        # IPython 9 counts the cell before running it, IPython 8 after: the
+        # running cell's ExecutionResult knows its own number in both.
+        result = getattr(self.shell.displayhook, "exec_result", None)
+        number = getattr(result, "execution_count", None)
+        return number if number is not None else self.shell.execution_count
 
     def ensure_ray(self) -> None:
         """Connect if needed: a local Ray when auto_init is on (saying so), else an error."""
@@ -87,6 +93,14 @@ class RayMagics(Magics):
 
     def _attach(self) -> None:
         """Make sure prints are routed and the refresher runs for the current connection."""
+        key = session.connection_key()
+        if tracker.connection not in (None, key):
+            # Ray was shut down and started again without %ray_shutdown: the old
+            # futures are gone with it, and polling them would fail on every tick.
+            refresher.stop()
+            tracker.reset()
+            cell_views.reset()
+        tracker.connection = key
         session._prepare_pickling()
         self.router.install()
         refresher.interval = self.refresh_interval
@@ -120,7 +134,7 @@ class RayMagics(Magics):
     @argument("--namespace", help="Ray namespace for named actors.")
     @argument("--runtime-env", type=json_object, help="Ray runtime_env as JSON.")
     @argument("--object-store-memory", type=count, help="Bytes for the local object store.")
-    @argument("--token-file", help="File holding the cluster's auth token (default: RAY_AUTH_TOKEN or ~/.ray/auth_token).")
+    @argument("--token-file", help="File with the cluster's auth token (default: RAY_AUTH_TOKEN, ~/.ray/auth_token).")
     @argument("--no-panel", action="store_true", help="Do not show the live panel.")
     @argument("--quiet", action="store_true", help="Print nothing on success.")
     @line_magic
@@ -160,9 +174,16 @@ class RayMagics(Magics):
 
     def _show_panel(self) -> None:
         try:
-            from .panel import show_panel
+            from .live_panel import show_panel
         except ImportError:  # the panel is optional while it is being built
             return
+        show_panel(self)
+
+    @line_magic
+    def ray_panel(self, line: str = "") -> None:
+        """Show the live panel (the same one each time): cluster, nodes, futures, actors, datasets."""
+        from .live_panel import show_panel
+
         show_panel(self)
 
     @line_magic
@@ -174,6 +195,7 @@ class RayMagics(Magics):
             session.ray_module().shutdown()
         tracker.reset()
         cell_views.reset()
+        refresher.notify_stopped()  # the panel now shows "not connected"
 
     # --- tasks ------------------------------------------------------------------------------
     @no_var_expand

@@ -4,7 +4,25 @@ from __future__ import annotations
 import argparse
 import json
 
+from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
+from IPython.utils.process import arg_split
+
+
+def parse_line(magic, line: str, label: str) -> argparse.Namespace:
+    """Parse a magic's line as a shell would: quotes group words and are removed.
+
+    IPython's own parse_argstring keeps the quotes (`--label 'a b'` would give
+    "'a b'"); a mistake is a one-line UsageError that starts with the magic's name.
+    """
+    try:
+        argv = arg_split(line or "", posix=True)
+    except ValueError as err:  # an unclosed quote
+        raise UsageError(f"{label}: {str(err).lower()} in {line!r}") from None
+    try:
+        return magic.parser.parse_args(argv)
+    except UsageError as err:
+        raise UsageError(f"{label}: {err}") from None
 
 
 def count(text: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .tracker import tracker
 
@@ -44,6 +44,8 @@ class OutputRouter:
         dispatcher.add_handler(_HANDLER, self.handle)
 
     def uninstall(self) -> None:
+        if self._ray_printer is None:
+            return  # never installed: and importing Ray here would slow unloading
         from ray._private.worker import global_worker_stdstream_dispatcher as dispatcher
 
         if self._ray_printer is not None:

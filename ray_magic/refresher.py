@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .cellview import cell_views
 from .session import is_connected
@@ -21,6 +21,8 @@ class Refresher:
     def __init__(self) -> None:
         self.interval = 0.5
         self.listeners: list[Callable[[], None]] = []
+        # Called once as the thread ends (stopped, or Ray gone): views draw their stopped state.
+        self.on_stop: list[Callable[[], None]] = []
         self.errors: list[str] = []  # kept for debugging; never printed into a cell
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -55,7 +57,20 @@ class Refresher:
             except Exception as err:  # never print from a background thread
                 if not is_connected():
                     break
-                self.errors = (self.errors + [f"{type(err).__name__}: {err}"])[-20:]
+                self._note(err)
+        self.notify_stopped()
+
+    def notify_stopped(self) -> None:
+        """Let views draw their stopped state (also called by %ray_shutdown once Ray is down)."""
+        with self._lock:
+            for callback in list(self.on_stop):
+                try:
+                    callback()
+                except Exception as err:  # never print from a background thread
+                    self._note(err)
+
+    def _note(self, err: Exception) -> None:
+        self.errors = (self.errors + [f"{type(err).__name__}: {err}"])[-20:]
 
     def tick(self) -> None:
         """One refresh: poll futures, read actor states now and then, redraw views."""

@@ -5,6 +5,7 @@ puts the cell's text into the worker's linecache, so that a traceback formed in
 the worker shows the cell's own lines.
 """
 import functools
+import inspect
 import linecache
 
 
@@ -27,11 +28,20 @@ def with_cell_source(fn, filename, text):
 def init_with_cell_source(cls, filename, text):
     """Make an actor class register its cell's source when an actor starts."""
     original = cls.__init__
+    if original is object.__init__:
+        # No __init__ of its own: keep the no-argument signature, and wrap nothing
+        # (Ray cannot set a signature on the C-level object.__init__).
+        def __init__(self):
+            _register(filename, text)
 
-    @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
-        _register(filename, text)
-        original(self, *args, **kwargs)
+    else:
+
+        def __init__(self, *args, **kwargs):
+            _register(filename, text)
+            original(self, *args, **kwargs)
+
+        if inspect.isfunction(original):
+            functools.update_wrapper(__init__, original)
 
     cls.__init__ = __init__
     return cls

@@ -8,7 +8,8 @@ import dis
 import sys
 import time
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import remote_side
 from .tracker import tracker
@@ -38,6 +39,16 @@ def ray_module():
 def is_connected() -> bool:
     ray = sys.modules.get("ray")
     return bool(ray is not None and ray.is_initialized())
+
+
+def connection_key() -> str:
+    """Identifies the current Ray connection: changes when Ray is shut down and started again."""
+    ray = ray_module()
+    try:
+        cluster = ray._private.worker.global_worker.node.cluster_id.hex()
+    except Exception:  # Ray Client has no local node
+        cluster = ""
+    return f"{cluster}/{ray.get_runtime_context().get_job_id()}"
 
 
 def _prepare_pickling() -> None:
@@ -136,7 +147,7 @@ class RemoteFunction:
         _track(refs, call_label(self._name, args, kwargs), cell)
         return refs
 
-    def options(self, **options: Any) -> "_WithOptions":
+    def options(self, **options: Any) -> _WithOptions:
         return _WithOptions(self, options)
 
     def __getattr__(self, item: str) -> Any:  # bind, _function, etc. from Ray's object
@@ -194,7 +205,7 @@ class ActorClass:
             ensure_connected()
         return self._track(self._ray_class.remote(*args, **kwargs), None)
 
-    def options(self, **options: Any) -> "_ActorOptions":
+    def options(self, **options: Any) -> _ActorOptions:
         return _ActorOptions(self, options)
 
     def _track(self, handle: Any, name: str | None) -> Any:

@@ -57,7 +57,7 @@ def submit_body(cell: Cell, namespace: dict, options: dict, label: str, number: 
     function = compile_body(cell, params)
     try:
         ref = session.submit_body(function, args, options, label, number, cell.filename, cell_text(cell))
-    except Exception as err:
+    except Exception:
         culprit = unpicklable(params, args)
         if culprit:
             raise CellError(culprit) from None

@@ -23,11 +23,11 @@ import html
 import logging
 import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Bar", "Timeline", "build_timeline", "fetch_events", "parse_task_name"]
+__all__ = ["Bar", "Timeline", "WorkerStats", "build_timeline", "fetch_events", "parse_task_name"]
 
 _TASK_PREFIX = "task::"
 _CELL_SUFFIX = re.compile(r"^(?P<label>.*) \[cell (?P<cell>\d+)\]$", re.DOTALL)
@@ -40,6 +40,8 @@ _PALETTE = (
     "#edc948", "#9c755f", "#ff9da7", "#bab0ac", "#86bcb6",
 )  # fmt: skip
 _FAILED = "#d62728"
+# the one remote function that runs every body cell (ray_magic.session.submit_body)
+_BODY_RUNNER = "ray_magic.remote_side.run_cell"
 _log = logging.getLogger(__name__)
 
 
@@ -77,7 +79,9 @@ class Bar:
 
 
 @dataclass
-class _WorkerStats:
+class WorkerStats:
+    """One worker's row in the summary: busy is the union of its bars, idle the rest of the span."""
+
     node: str
     worker: str
     tasks: int
@@ -96,14 +100,14 @@ class Timeline:
     def span(self) -> float:
         return max((b.end for b in self.bars), default=0.0)
 
-    def workers(self) -> list[_WorkerStats]:
+    def workers(self) -> list[WorkerStats]:
         """Per-worker totals, grouped by node, in order of first activity."""
         rows = []
         for node, workers in self._grouped().items():
             for worker, bars in workers.items():
                 busy = _union_length((b.start, b.end) for b in bars)
                 rows.append(
-                    _WorkerStats(
+                    WorkerStats(
                         node=node,
                         worker=worker,
                         tasks=len(bars),
@@ -127,12 +131,7 @@ class Timeline:
             return "Timeline: no tasks of this notebook in ray.timeline()"
         stats = self.workers()
         nodes = len({s.node for s in stats})
-        lines = [
-            (
-                f"Timeline: {len(self.bars)} tasks on {nodes} node(s), "
-                f"{len(stats)} worker(s), span {self.span:.2f} s"
-            )
-        ]
+        lines = [f"Timeline: {len(self.bars)} tasks on {nodes} node(s), {len(stats)} worker(s), span {self.span:.2f} s"]
         node = None
         for s in stats:
             if s.node != node:
@@ -140,8 +139,7 @@ class Timeline:
                 lines.append(f"node {_one_line(node)}")
             failed = f"  ({s.failed} failed)" if s.failed else ""
             lines.append(
-                f"  worker {_short(s.worker)}  tasks {s.tasks:>3}  "
-                f"busy {s.busy:6.2f} s  idle {s.idle:6.2f} s{failed}"
+                f"  worker {_short(s.worker)}  tasks {s.tasks:>3}  busy {s.busy:6.2f} s  idle {s.idle:6.2f} s{failed}"
             )
         return "\n".join(lines)
 
@@ -165,9 +163,7 @@ class Timeline:
         body: list[str] = []
         y = top
         for node, workers in self._grouped().items():
-            body.append(
-                f'<text x="4" y="{y + 12}" font-weight="bold">node {_esc(node)}</text>'
-            )
+            body.append(f'<text x="4" y="{y + 12}" font-weight="bold">node {_esc(node)}</text>')
             y += row_h
             for worker, bars in workers.items():
                 lanes = _lanes(bars)  # threaded/async actors run bars side by side
@@ -185,10 +181,7 @@ class Timeline:
                     )  # fmt: skip
                 y += h
         axis_y = y + 2
-        body.append(
-            f'<line x1="{gutter}" y1="{axis_y}" x2="{gutter + plot_w}" y2="{axis_y}" '
-            'stroke="#333"/>'
-        )
+        body.append(f'<line x1="{gutter}" y1="{axis_y}" x2="{gutter + plot_w}" y2="{axis_y}" stroke="#333"/>')
         for t in _ticks(span):
             x = gutter + t * scale
             body.append(
@@ -196,12 +189,9 @@ class Timeline:
                 f'stroke="#333"/><text x="{x:.1f}" y="{axis_y + 16}" '
                 f'text-anchor="middle">{t:g}</text>'
             )
-        body.append(
-            f'<text x="{gutter + plot_w}" y="{axis_y + 30}" text-anchor="end">'
-            "time (s)</text>"
-        )
+        body.append(f'<text x="{gutter + plot_w}" y="{axis_y + 30}" text-anchor="end">time (s)</text>')
         # legend: function -> colour, and the failed marker
-        x, ly = gutter, axis_y + 30
+        x, ly = gutter, axis_y + 46  # own line: never under the axis title
         for func, colour in colours.items():
             item_w = 24 + 7 * min(len(func), 30)
             if x + item_w > width and x > gutter:  # wrap the legend
@@ -220,9 +210,8 @@ class Timeline:
         height = ly + 8
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font}">'
-            + "".join(body)
-            + "</svg>"
+            f'viewBox="0 0 {width} {height}" style="max-width:100%;height:auto" '
+            f'font-family="sans-serif" font-size="{font}">' + "".join(body) + "</svg>"
         )
 
     def _repr_html_(self) -> str:
@@ -247,11 +236,7 @@ def _bar_svg(bar: Bar, x: float, y: float, w: float, h: int, colour: str) -> str
     if bar.failed:
         tip += " — FAILED"
     # a thin white edge keeps back-to-back bars of one function apart
-    stroke = (
-        f' stroke="{_FAILED}" stroke-width="2"'
-        if bar.failed
-        else ' stroke="#fff" stroke-width="0.5"'
-    )
+    stroke = f' stroke="{_FAILED}" stroke-width="2"' if bar.failed else ' stroke="#fff" stroke-width="0.5"'
     css = ' class="failed"' if bar.failed else ""
     out = (
         f"<g{css}><title>{_esc(tip)}</title>"
@@ -260,10 +245,7 @@ def _bar_svg(bar: Bar, x: float, y: float, w: float, h: int, colour: str) -> str
     )
     fits = int((w - 4) / 6.5)  # ~6.5 px per character at font-size 11
     if fits >= 3:
-        out += (
-            f'<text x="{x + 2:.1f}" y="{y + h - 3:.1f}" fill="#fff">'
-            f"{_esc(_truncate(bar.label, fits))}</text>"
-        )
+        out += f'<text x="{x + 2:.1f}" y="{y + h - 3:.1f}" fill="#fff">{_esc(_truncate(bar.label, fits))}</text>'
     return out + "</g>"
 
 
@@ -295,38 +277,37 @@ def _lost_attempts(events: list[dict]) -> list[dict]:
     """
     import ray
     from ray._private.state import state
+    from ray.core.generated.common_pb2 import ErrorType
 
-    seen = Counter(
-        (e["args"].get("task_id"), e["tid"])
-        for e in events
-        if e.get("cat", "").startswith(_TASK_PREFIX) and isinstance(e.get("args"), dict)
-    )
+    # (worker tid, task name) -> recorded (start, end) in ns. Not keyed by task_id:
+    # a cancelled task's event has lost it (its args hold the error instead).
+    recorded: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat", "").startswith(_TASK_PREFIX):
+            recorded[(e["tid"], e["cat"])].append((e["ts"] * 1e3, (e["ts"] + e["dur"]) * 1e3))
     ips = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
-    attempts = defaultdict(list)
+    extra = []
     for t in state._get_all_task_events():
         ts = t.state_updates.state_ts_ns
         end = ts.get(11) or ts.get(12)  # FINISHED, FAILED
         start = ts.get(8) or ts.get(5)  # RUNNING, else SUBMITTED_TO_WORKER
         if not (end and start and t.task_info.name and t.state_updates.worker_id):
             continue
-        key = (t.task_id.hex(), "worker:" + t.state_updates.worker_id.hex())
-        attempts[key].append((t.attempt_number, t, start, end, 12 in ts))
-    extra = []
-    for key, found in attempts.items():
-        found.sort(key=lambda a: a[0])
-        # the attempts that made it into ray.timeline() are the earlier ones
-        for _, t, start, end, failed in found[seen[key] :]:
-            args: dict = {"task_id": key[0], "name": t.task_info.func_or_class_name,
-                          "source": "gcs"}  # fmt: skip
-            if failed:
-                args["type"] = "WorkerCrashedError"
-                args["value"] = t.state_updates.error_info.error_message
-            extra.append({
-                "cat": _TASK_PREFIX + t.task_info.name, "name": args["name"],
-                "pid": ips.get(t.task_info.node_id.hex(), t.task_info.node_id.hex()),
-                "tid": key[1], "ts": start / 1e3, "dur": (end - start) / 1e3,
-                "ph": "X", "args": args,
-            })  # fmt: skip
+        tid = "worker:" + t.state_updates.worker_id.hex()
+        cat = _TASK_PREFIX + t.task_info.name
+        if any(s < end and start < e for s, e in recorded.get((tid, cat), ())):
+            continue  # this attempt is in ray.timeline() already
+        args: dict = {"task_id": t.task_id.hex(), "name": t.task_info.func_or_class_name,
+                      "source": "gcs"}  # fmt: skip
+        if 12 in ts:
+            err = t.state_updates.error_info
+            args["type"] = ErrorType.Name(err.error_type)
+            args["value"] = err.error_message
+        node = (t.state_updates.node_id or t.task_info.node_id).hex()
+        extra.append({
+            "cat": cat, "name": args["name"], "pid": ips.get(node, node), "tid": tid,
+            "ts": start / 1e3, "dur": (end - start) / 1e3, "ph": "X", "args": args,
+        })  # fmt: skip
     return extra
 
 
@@ -404,17 +385,15 @@ def _error_spans(events: Iterable[dict]) -> dict[str, list[tuple[float, float]]]
     return spans
 
 
-def _failed_inside(
-    spans: Iterable[tuple[float, float]], start: float, end: float
-) -> bool:
+def _failed_inside(spans: Iterable[tuple[float, float]], start: float, end: float) -> bool:
     # the execute event nests inside the task event (µs rounding: allow 1 ms slack)
     return any(s >= start - 1e-3 and e <= end + 1e-3 for s, e in spans)
 
 
 def _func_name(label: str, func: object) -> str:
     """What a bar is coloured by: the function (``add``) or method (``Acc.inc``)."""
-    if _BODY_CELL.match(label) or not isinstance(func, str) or not func:
-        return label  # each body cell is its own code
+    if func == _BODY_RUNNER or _BODY_CELL.match(label) or not isinstance(func, str) or not func:
+        return label  # each body cell is its own code, whatever runs it
     short = func.rsplit(".", 1)[-1]
     # actor events carry the bare method name; the label has the class as well
     return label if label.endswith("." + short) or label == short else short

@@ -24,9 +24,11 @@ _IN_PLASMA_METADATA = b"4"
 class FutureRecord:
     """One submitted task or actor call."""
 
-    __slots__ = ("ref", "label", "cell", "actor", "submitted", "ended", "state", "error", "size", "task_id", "__weakref__")
+    __slots__ = (
+        "ref", "label", "cell", "actor", "submitted", "ended", "state", "error", "size", "task_id", "__weakref__",
+    )
 
-    def __init__(self, ref: Any, label: str, cell: int | None, actor: "ActorRecord | None" = None) -> None:
+    def __init__(self, ref: Any, label: str, cell: int | None, actor: ActorRecord | None = None) -> None:
         self.ref = ref  # dropped as soon as the task is done
         self.label = label
         self.cell = cell
@@ -103,6 +105,7 @@ class Tracker:
         self._pending: list[FutureRecord] = []
         self.counts = {PENDING: 0, FINISHED: 0, FAILED: 0, CANCELLED: 0}
         self.version = 0  # bumped whenever something changes: views redraw only then
+        self.connection: str | None = None  # session.connection_key() of the Ray the records belong to
 
     # --- submission side (main thread) -------------------------------------------------
     def add_future(self, ref: Any, label: str, cell: int | None, actor: ActorRecord | None = None) -> FutureRecord:

@@ -42,13 +42,23 @@ def ray_local():
         ray.shutdown()
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when written to (pytest swaps it between phases)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 @pytest.fixture
 def output(ray_local, capfd):
     """capfd, with Ray Data's console handler writing where a notebook's would.
 
     The handler keeps the sys.stderr of the moment `ray.data` was imported (in a
     kernel: the cell's stream; under pytest: the global capture, which capfd
-    does not see), so point it at the sys.stderr of this test.
+    does not see), so point it at the sys.stderr of the moment.
     """
     from ray._private.log import PlainRayHandler
 
@@ -60,7 +70,7 @@ def output(ray_local, capfd):
     assert handlers, "Ray Data has no console handler any more"
     streams = [h.stream for h in handlers]
     for handler in handlers:
-        handler.setStream(sys.stderr)
+        handler.setStream(_CurrentStderr())
     capfd.readouterr()
     yield capfd
     for handler, stream in zip(handlers, streams):
@@ -82,9 +92,7 @@ def test_ray_internal_api_is_as_the_hook_assumes(ray_local):
     executor_module = importlib.import_module(dp.EXECUTOR_MODULE)
     # The executor looks the factory up by this module-level name at each run.
     assert hasattr(executor_module, dp.FACTORY_NAME)
-    assert "get_progress_manager(" in inspect.getsource(
-        executor_module.StreamingExecutor.execute
-    )
+    assert "get_progress_manager(" in inspect.getsource(executor_module.StreamingExecutor.execute)
     assert list(inspect.signature(get_progress_manager).parameters) == [
         "ctx",
         "dataset_id",
@@ -103,6 +111,20 @@ def test_ray_internal_api_is_as_the_hook_assumes(ray_local):
     }
     manager_class = dp._make_manager_class()
     assert not manager_class.__abstractmethods__
+    # No other place picks a progress manager (a new executor would bypass us).
+    data_dir = os.path.dirname(ray_local.data.__file__)
+    callers = set()
+    for folder, _, files in os.walk(data_dir):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as source:
+                    if "get_progress_manager" in source.read():
+                        callers.add(os.path.relpath(path, data_dir))
+    assert callers == {
+        "_internal/progress/__init__.py",
+        "_internal/execution/streaming_executor.py",
+    }
     # The log filter recognises the executor's thread by its name. (Building an
     # executor to check would register a dataset logger for good, hence source.)
     init_source = inspect.getsource(executor_module.StreamingExecutor.__init__)
@@ -136,11 +158,7 @@ def test_factory_falls_back_to_rays_manager_without_a_run(ray_local):
     seen: list[type] = []
     with dp.track_executions(dp.DatasetRun("main thread")):
         assert type(dp._progress_manager_factory(ctx, "x_2", {}, False)) is ours
-        worker = threading.Thread(
-            target=lambda: seen.append(
-                type(dp._progress_manager_factory(ctx, "x_3", {}, False))
-            )
-        )
+        worker = threading.Thread(target=lambda: seen.append(type(dp._progress_manager_factory(ctx, "x_3", {}, False))))
         worker.start()
         worker.join()
     assert seen == [ray_type]
@@ -173,11 +191,7 @@ def test_tracked_run_records_operators_and_prints_nothing(ray_local, output):
     def even(row) -> bool:
         return row["id"] % 2 == 0
 
-    ds = (
-        ray_local.data.range(20000, override_num_blocks=8)
-        .map_batches(slow_identity, batch_size=None)
-        .filter(even)
-    )
+    ds = ray_local.data.range(20000, override_num_blocks=8).map_batches(slow_identity, batch_size=None).filter(even)
     ds_ref = weakref.ref(ds)
     run = dp.DatasetRun("ds.materialize()", cell=3)
     samples: list[tuple[str, int, int | None]] = []
@@ -257,6 +271,7 @@ def test_failing_transform_marks_run_failed(ray_local, output):
     assert run.state == "failed"
     assert run.finished_at is not None
     assert "boom in a transform" in (run.error or "")
+    assert "\x1b[" not in (run.error or "")  # plain text for the panel
     assert not RAY_DATA_NOISE.search(out + err), out + err
 
 
@@ -266,5 +281,6 @@ def test_untracked_run_still_logs_as_ray_does(ray_local, output):
     output.readouterr()
     ray_local.data.range(1000).map_batches(lambda b: b).take(1)
     out, err = output.readouterr()
-    assert "Running Dataset" in out + err
-    assert "Starting execution of Dataset" in out + err
+    assert "Logging error" not in err, err  # the capture itself must work
+    assert re.search(r"INFO \S+ -- ======= Running Dataset: dataset_", err), err
+    assert "Starting execution of Dataset" in err, err

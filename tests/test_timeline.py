@@ -11,7 +11,6 @@ import pytest
 
 from ray_magic.timeline import (
     Bar,
-    Timeline,
     build_timeline,
     fetch_events,
     parse_task_name,
@@ -37,63 +36,64 @@ def ray_env():
     import ray
 
     ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
 
-    @ray.remote
-    def add(x, y):
-        time.sleep(0.2)
-        return x + y
+        @ray.remote
+        def add(x, y):
+            time.sleep(0.2)
+            return x + y
 
-    @ray.remote
-    def boom():
-        raise ValueError("boom")
+        @ray.remote
+        def boom():
+            raise ValueError("boom")
 
-    @ray.remote
-    class Acc:
-        def inc(self, x):
-            time.sleep(0.05)
-            return x
+        @ray.remote
+        class Acc:
+            def inc(self, x):
+                time.sleep(0.05)
+                return x
 
-    # both workers up before timing anything, so the tree can run 2 at once
-    ray.get([add.remote(0, 0) for _ in range(4)])
+        # both workers up before timing anything, so the tree can run 2 at once
+        ray.get([add.remote(0, 0) for _ in range(4)])
 
-    chain = add.options(name="add [cell 3]").remote(1, 2)
-    for v in range(3, 9):
-        chain = add.options(name="add [cell 3]").remote(chain, v)
-    assert ray.get(chain) == 36
+        chain = add.options(name="add [cell 3]").remote(1, 2)
+        for v in range(3, 9):
+            chain = add.options(name="add [cell 3]").remote(chain, v)
+        assert ray.get(chain) == 36
 
-    level = list(range(1, 9))
-    while len(level) > 1:
-        level = [
-            add.options(name="add [cell 4]").remote(level[i], level[i + 1])
-            for i in range(0, len(level), 2)
-        ]
-    assert ray.get(level[0]) == 36
+        level = list(range(1, 9))
+        while len(level) > 1:
+            level = [add.options(name="add [cell 4]").remote(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        assert ray.get(level[0]) == 36
 
-    with pytest.raises(ValueError):
-        ray.get(boom.options(name="boom [cell 5]").remote())
-    acc = Acc.remote()
-    ray.get(acc.inc.options(name="Acc.inc [cell 6]").remote(1))
-    ray.get(acc.inc.remote(2))  # default name: "Acc.inc"
-    ray.get(add.options(name=f"{HOSTILE} [cell 9]").remote(1, 1))
+        with pytest.raises(ValueError):
+            ray.get(boom.options(name="boom [cell 5]").remote())
+        acc = Acc.remote()
+        ray.get(acc.inc.options(name="Acc.inc [cell 6]").remote(1))
+        ray.get(acc.inc.remote(2))  # default name: "Acc.inc"
+        ray.get(add.options(name=f"{HOSTILE} [cell 9]").remote(1, 1))
 
-    job = ray.get_runtime_context().get_job_id()
-    yield ray, job
-    ray.shutdown()
+        # fetch once for the tests that only read (each fetch takes over a second)
+        want = {3: 7, 4: 7, 5: 1, 6: 1, 9: 1, None: 1}  # None: the default-named call
+        events = _poll(lambda ev: all(_count_cell(ev, c) >= n for c, n in want.items()))
+        job = ray.get_runtime_context().get_job_id()
+        yield ray, job, events
+    finally:
+        ray.shutdown()
 
 
-def _poll(
-    cell: int,
-    want: int,
-    known: Callable[[str], bool] | None = None,
-    timeout: float = 20,
-) -> tuple[Timeline, list[dict]]:
-    """Task events are flushed about once a second: fetch until ``want`` bars show."""
+def _count_cell(events: list[dict], cell: int | None) -> int:
+    tl = build_timeline(events, known_names=lambda n: n == "Acc.inc")
+    return sum(b.cell == cell for b in tl.bars)
+
+
+def _poll(done: Callable[[list[dict]], bool], timeout: float = 20) -> list[dict]:
+    """Task events are flushed about once a second: fetch until ``done(events)``."""
     deadline = time.monotonic() + timeout
     while True:
         events = fetch_events()
-        tl = build_timeline(events, cell=cell, known_names=known)
-        if len(tl.bars) >= want or time.monotonic() > deadline:
-            return tl, events
+        if done(events) or time.monotonic() > deadline:
+            return events
 
 
 def _max_concurrent(bars: list[Bar]) -> int:
@@ -107,7 +107,8 @@ def _max_concurrent(bars: list[Bar]) -> int:
 
 
 def test_chain_never_overlaps(ray_env) -> None:
-    tl, _ = _poll(3, 7)
+    _, _, events = ray_env
+    tl = build_timeline(events, cell=3)
     assert len(tl.bars) == 7
     assert {b.label for b in tl.bars} == {"add"} and {b.cell for b in tl.bars} == {3}
     assert not any(b.failed for b in tl.bars)
@@ -118,8 +119,9 @@ def test_chain_never_overlaps(ray_env) -> None:
 
 
 def test_tree_overlaps_at_most_cpus_and_is_shorter(ray_env) -> None:
-    chain, _ = _poll(3, 7)
-    tree, _ = _poll(4, 7)
+    _, _, events = ray_env
+    chain = build_timeline(events, cell=3)
+    tree = build_timeline(events, cell=4)
     assert len(tree.bars) == 7
     assert _max_concurrent(tree.bars) == 2  # some overlap, never more than 2 CPUs
     assert _max_concurrent(chain.bars) == 1
@@ -127,7 +129,8 @@ def test_tree_overlaps_at_most_cpus_and_is_shorter(ray_env) -> None:
 
 
 def test_failed_task_marked(ray_env) -> None:
-    tl, _ = _poll(5, 1)
+    _, _, events = ray_env
+    tl = build_timeline(events, cell=5)
     [bar] = tl.bars
     assert bar.failed and bar.label == "boom" and bar.func == "boom"
     root = ET.fromstring(tl.svg())
@@ -136,14 +139,13 @@ def test_failed_task_marked(ray_env) -> None:
     assert "FAILED" in failed[0].find(f"{SVG}title").text
     assert "1 failed" in tl.text()
     # the chain's bars are not failed, nor marked
-    chain, _ = _poll(3, 7)
-    assert 'class="failed"' not in chain.svg()
+    assert 'class="failed"' not in build_timeline(events, cell=3).svg()
 
 
 def test_actor_calls_named_and_default(ray_env) -> None:
     # .options(name=...) on an actor method shows in ray.timeline() like a task's
-    tl, events = _poll(6, 1)
-    [bar] = tl.bars
+    _, _, events = ray_env
+    [bar] = build_timeline(events, cell=6).bars
     assert (bar.label, bar.cell, bar.func) == ("Acc.inc", 6, "Acc.inc")
     # a default-named call has no cell: kept only if the caller knows the name
     everything = build_timeline(events)
@@ -156,7 +158,8 @@ def test_actor_calls_named_and_default(ray_env) -> None:
 
 
 def test_svg_well_formed_and_hostile_label_escaped(ray_env) -> None:
-    tl, events = _poll(9, 1)
+    _, _, events = ray_env
+    tl = build_timeline(events, cell=9)
     assert [b.label for b in tl.bars] == [HOSTILE]
     raw = tl.svg()
     root = ET.fromstring(raw)
@@ -170,16 +173,13 @@ def test_svg_well_formed_and_hostile_label_escaped(ray_env) -> None:
     ET.fromstring(build_timeline(events).svg())
     ET.fromstring(build_timeline([]).svg())
     # characters XML cannot hold at all do not break it either
-    bad = [
-        dict(e, cat="task::a\x01\x1b]0;b [cell 1]")
-        for e in events
-        if "[cell 9]" in e["cat"]
-    ]
+    bad = [dict(e, cat="task::a\x01\x1b]0;b [cell 1]") for e in events if "[cell 9]" in e["cat"]]
     ET.fromstring(build_timeline(bad).svg())
 
 
 def test_text_summary_per_worker(ray_env) -> None:
-    tl, _ = _poll(4, 7)
+    _, _, events = ray_env
+    tl = build_timeline(events, cell=4)
     text = tl.text()
     assert repr(tl) == text
     stats = tl.workers()
@@ -193,8 +193,7 @@ def test_text_summary_per_worker(ray_env) -> None:
 
 
 def test_filters_job_and_last_seconds(ray_env) -> None:
-    _, job = ray_env
-    _, events = _poll(3, 7)
+    _, job, events = ray_env
     assert len(build_timeline(events, cell=3, job_id=job).bars) == 7
     assert build_timeline(events, cell=3, job_id="ffffff7f").bars == []
     now = time.time()
@@ -205,7 +204,7 @@ def test_filters_job_and_last_seconds(ray_env) -> None:
 def test_cancelled_task_marked_failed(ray_env) -> None:
     # a cancel does not wake a sleeping task: it ends with KeyboardInterrupt, which
     # Ray records in the task event's own args (replacing its task_id)
-    ray, job = ray_env
+    ray, job, _ = ray_env
 
     @ray.remote
     def slow():
@@ -216,15 +215,15 @@ def test_cancelled_task_marked_failed(ray_env) -> None:
     ray.cancel(ref)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(ref)
-    tl, events = _poll(8, 1)
-    [bar] = tl.bars
+    events = _poll(lambda ev: _count_cell(ev, 8) >= 1)
+    [bar] = build_timeline(events, cell=8).bars
     assert bar.failed and bar.label == "slow"
     assert len(build_timeline(events, cell=8, job_id=job).bars) == 1
 
 
 def test_crashed_worker_task_marked_failed(ray_env) -> None:
     # last: a dying worker loses its unflushed events, which fetch_events adds back
-    ray, _ = ray_env
+    ray, _, _ = ray_env
 
     @ray.remote(max_retries=0)
     def die():
@@ -233,7 +232,8 @@ def test_crashed_worker_task_marked_failed(ray_env) -> None:
 
     with pytest.raises(ray.exceptions.WorkerCrashedError):
         ray.get(die.options(name="die [cell 7]").remote())
-    tl, _ = _poll(7, 1)
+    tl = build_timeline(_poll(lambda ev: _count_cell(ev, 7) >= 1), cell=7)
     [bar] = tl.bars
     assert bar.failed and bar.label == "die"
+    assert bar.node in {n["NodeManagerAddress"] for n in ray.nodes()}
     ET.fromstring(tl.svg())
