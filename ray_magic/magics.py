@@ -360,6 +360,20 @@ class RayMagics(Magics):
             raise UsageError(f"%ray_cancel: {args.name} is already done; nothing to cancel")
         print(f"Cancelled {cancelled} task(s)" + (f", {forced} forcibly" if forced else "") + ".")
 
+    # --- timeline ------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--cell", type=count, help="Only the tasks that cell N submitted.")
+    @argument("--last", type=seconds, help="Only the last SECONDS.")
+    @line_magic
+    def ray_timeline(self, line: str = "") -> Any:
+        """Draw the notebook's tasks and actor calls as bars on one row per worker, over time."""
+        from .timeline import build_timeline, fetch_events
+
+        args = _parse(self.ray_timeline, line)
+        self.ensure_ray()
+        job_id = session.ray_module().get_runtime_context().get_job_id()
+        return build_timeline(fetch_events(), cell=args.cell, last_seconds=args.last, job_id=job_id)
+
     # --- data ------------------------------------------------------------------------------
     @no_var_expand
     @line_cell_magic

@@ -248,10 +248,15 @@ class _TrackedMethod:
 
     def __init__(self, method: Any, label: str, record: Any) -> None:
         self._method, self._label, self._record = method, label, record
+        self._per_cell: dict[int | None, Any] = {}
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
-        refs = self._method.remote(*args, **kwargs)
-        _track(refs, call_label(self._label, args, kwargs), current_cell(), self._record)
+        cell = current_cell()
+        submit = self._per_cell.get(cell)
+        if submit is None:  # named after the cell, so the timeline can find the call
+            submit = self._per_cell[cell] = self._method.options(name=task_name(self._label, cell))
+        refs = submit.remote(*args, **kwargs)
+        _track(refs, call_label(self._label, args, kwargs), cell, self._record)
         return refs
 
     def options(self, **options: Any) -> Any:

@@ -394,3 +394,22 @@ def test_tutorial_tasks_dag_aggregation_and_actors(ip):
                "seen = []\nfor _ in range(20):\n    seen += ray.get(message_actor.get_and_clear_messages.remote())\n"
                "    if len(seen) == 9:\n        break\n    time.sleep(0.2)\n"))
     assert len(ip.user_ns["seen"]) == 9
+
+
+def test_ray_timeline_shows_one_cells_tasks_and_actor_calls(ip):
+    ok(run(ip, "%%ray_task\nimport time\n\ndef tl_add(x, y):\n    time.sleep(0.2)\n    return x + y\n"))
+    chain_cell = ip.execution_count
+    ok(run(ip, "import ray\nvalues = [1, 2, 3, 4]\nwhile len(values) > 1:\n"
+               "    values = [tl_add.remote(values[0], values[1])] + values[2:]\nray.get(values[0])"))
+    ok(run(ip, "%%ray_actor tl_acc\nclass TlAcc:\n    def inc(self):\n        return 1\n"))
+    actor_cell = ip.execution_count
+    ok(run(ip, "ray.get(tl_acc.inc.remote())"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        chain = ok(run(ip, f"%ray_timeline --cell {chain_cell}"))
+        calls = ok(run(ip, f"%ray_timeline --cell {actor_cell}"))
+        if len(chain.bars) == 3 and len(calls.bars) == 1:
+            break
+    assert [bar.func for bar in chain.bars] == ["tl_add"] * 3
+    assert calls.bars[0].label.startswith("TlAcc.inc")
+    assert "<svg" in chain._repr_html_() and "tasks" in repr(chain)
