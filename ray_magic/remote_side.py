@@ -7,6 +7,7 @@ the worker shows the cell's own lines.
 import functools
 import inspect
 import linecache
+import sys
 
 
 def _register(filename, text):
@@ -20,9 +21,18 @@ def with_cell_source(fn, filename, text):
     @functools.wraps(fn)
     def run(*args, **kwargs):
         _register(filename, text)
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _flush()
 
     return run
+
+
+def _flush():
+    # Prints reach the notebook only once the worker's log file has them.
+    sys.stdout.flush()
+    sys.stderr.flush()
 
 
 def init_with_cell_source(cls, filename, text):
@@ -50,7 +60,10 @@ def init_with_cell_source(cls, filename, text):
 def run_cell(function, filename, text, *args):
     """Run a notebook body cell, compiled as a function of its free names."""
     _register(filename, text)
-    return function(*args)
+    try:
+        return function(*args)
+    finally:
+        _flush()
 
 
 def batch_transform(body, batch_format, keep, filename, text):

@@ -177,7 +177,8 @@ def test_prints_land_in_the_cells_output_widget(ip):
         while time.monotonic() < deadline and not view.output.outputs:
             refresher.tick()
             time.sleep(0.1)
-        assert view.output.outputs, (cell, {c: v.text[-80:] for c, v in cell_views.by_cell.items() if v.text}, refresher.errors)
+        texts = {c: v.text[-80:] for c, v in cell_views.by_cell.items() if v.text}
+        assert view.output.outputs, (cell, texts, refresher.errors)
         assert "to the widget" in view.output.outputs[0]["text"]
         settle()
         refresher.tick()
@@ -208,7 +209,8 @@ def test_actor_handles_passed_to_tasks_message_actor(ip):
     ok(run(ip, "%%ray_task\nimport time\n\ndef worker(message_actor, j):\n    for i in range(3):\n"
                "        time.sleep(0.1)\n        message_actor.add_message.remote(f'Message {i} from worker {j}.')\n"))
     ok(run(ip, "message_actor = MessageActor.remote()\nworkers = [worker.remote(message_actor, j) for j in range(3)]\n"
-               "ray.get(workers)\ntime.sleep(0.5)\nall_messages = ray.get(message_actor.get_and_clear_messages.remote())"))
+               "ray.get(workers)\ntime.sleep(0.5)\n"
+               "all_messages = ray.get(message_actor.get_and_clear_messages.remote())"))
     assert sorted(ip.user_ns["all_messages"]) == sorted(f"Message {i} from worker {j}." for i in range(3)
                                                          for j in range(3))
 
