@@ -51,9 +51,8 @@ def parse_cell(source: str, filename: str = "<cell>", *, magic_line: str = "") -
         line = (err.lineno or 1) + BODY_LINE_OFFSET
         raise CellError(f"syntax error on line {line} of the cell: {err.msg}") from None
     ast.increment_lineno(tree, BODY_LINE_OFFSET)
-    statements = [s for s in tree.body if not _is_docstring(s)]
-    if not statements:
-        raise CellError("the cell is empty: it has only comments or a docstring")
+    if not tree.body:
+        raise CellError("the cell is empty: it has only comments")
     functions = [s.name for s in tree.body if isinstance(s, ast.FunctionDef)]
     classes = [s.name for s in tree.body if isinstance(s, ast.ClassDef)]
     shape = DEFINITIONS if functions and all(_is_definition(s) for s in tree.body) else BODY

@@ -77,11 +77,13 @@ class CellView:
     def _build(self):
         import ipywidgets as w
 
-        self.summary = w.HTML()
-        self.bar = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="160px"))
-        self.result = w.HTML()
-        self.output = w.Output(layout=w.Layout(max_height="240px", overflow="auto"))
-        return w.VBox([w.HBox([self.bar, self.summary]), self.result, self.output])
+        shared = _shared_styles()  # 6 widgets per cell instead of 15: a body cell costs ~3x less
+        self.summary = w.HTML(layout=shared["plain"], style=shared["html"])
+        self.bar = w.IntProgress(min=0, max=1, value=0, layout=shared["bar"], style=shared["progress"])
+        self.result = w.HTML(layout=shared["plain"], style=shared["html"])
+        self.output = w.Output(layout=shared["output"])
+        return w.VBox([w.HBox([self.bar, self.summary], layout=shared["plain"]), self.result, self.output],
+                      layout=shared["plain"])
 
     # called from Ray's log thread: only queue
     def append_text(self, text: str) -> None:
@@ -137,6 +139,30 @@ class CellView:
         bundle = dict(bundle or {})
         bundle["text/plain"] = self.summary_text()
         return bundle
+
+
+_shared: dict = {}
+
+
+def _shared_styles() -> dict:
+    """Layout and style widgets that every cell view shares (never changed after creation).
+
+    Each widget would otherwise make its own, and creating a widget is what a cell
+    view costs. Made again if they were closed.
+    """
+    if not _shared or any(widget.comm is None for widget in _shared.values()):
+        import ipywidgets as w
+        from ipywidgets.widgets.widget_int import ProgressStyle
+        from ipywidgets.widgets.widget_string import HTMLStyle
+
+        _shared.update(
+            plain=w.Layout(),
+            bar=w.Layout(width="160px"),
+            output=w.Layout(max_height="240px", overflow="auto"),
+            html=HTMLStyle(),
+            progress=ProgressStyle(),
+        )
+    return _shared
 
 
 class CellViews:

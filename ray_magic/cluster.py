@@ -1,15 +1,18 @@
-"""Cluster and node state read from the GCS, without the dashboard.
+"""Cluster, node and running-task state read from the GCS, without the dashboard.
 
-The panel's only live reads of Ray state: `ray.nodes()` for the node table and
-each live node's available resources for what is in use. Reads are cached for
-`every` seconds, so a panel refreshing twice a second asks the GCS at most once a
-second. Snapshots are plain frozen data: comparing two tells whether to redraw.
+The panel's only live reads of Ray state: `ray.nodes()` for the node table, each
+live node's available resources for what is in use, and the GCS's task events
+for which pending tasks have started and where. Reads are cached (`every`
+seconds), so a panel refreshing twice a second asks the GCS at most once a second
+for nodes and less often for tasks. Node snapshots are plain frozen data:
+comparing two tells whether to redraw.
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .session import is_connected
 
@@ -139,3 +142,68 @@ class ClusterReader:
                 self.state, self._read_at = read_cluster(), now
                 self.reads += 1
             return self.state
+
+
+# TaskStatus values (ray.core.generated.common_pb2) in the GCS's task events.
+_RUNNING_STATUSES = (8, 9, 10)  # RUNNING, RUNNING_IN_RAY_GET, RUNNING_IN_RAY_WAIT
+_ENDED_STATUSES = (11, 12)  # FINISHED, FAILED
+
+
+def read_running_tasks() -> dict[str, str]:
+    """Task id -> node id (hex) of the tasks running now, from the GCS's task events.
+
+    The GCS hands over its whole (bounded) history of task events each time, so
+    callers poll this slowly (`RunningTasks`).
+    """
+    import ray
+
+    latest: dict[bytes, Any] = {}
+    for event in ray._private.state.state._get_all_task_events():
+        seen = latest.get(event.task_id)
+        if seen is None or event.attempt_number >= seen.attempt_number:
+            latest[event.task_id] = event
+    running = {}
+    for task_id, event in latest.items():
+        statuses = event.state_updates.state_ts_ns
+        if any(s in statuses for s in _ENDED_STATUSES) or not any(s in statuses for s in _RUNNING_STATUSES):
+            continue
+        node = event.state_updates.node_id or event.task_info.node_id
+        running[task_id.hex()] = node.hex()
+    return running
+
+
+class RunningTasks:
+    """Which tasks run where, read at most every `every` seconds and only while asked for.
+
+    A read costs in proportion to the GCS's task history, so the pause after each
+    read grows with its cost: reading never takes more than ~5% of the thread.
+    """
+
+    def __init__(self, every: float = 2.0) -> None:
+        self.every = every
+        self.running: dict[str, str] = {}
+        self.version = 0  # bumped when `running` changed
+        self._next = float("-inf")
+
+    def read(self, wanted: bool) -> dict[str, str]:
+        if not wanted or not is_connected():
+            self._set({})
+            self._next = float("-inf")
+            return self.running
+        now = time.monotonic()
+        if now < self._next:
+            return self.running
+        try:
+            running = read_running_tasks()
+        except Exception:  # e.g. task events served only by a dashboard: go without
+            running, cost = {}, 30.0
+        else:
+            cost = 20 * (time.monotonic() - now)
+        self._next = now + max(self.every, cost)
+        self._set(running)
+        return self.running
+
+    def _set(self, running: dict[str, str]) -> None:
+        if running != self.running:
+            self.running = running
+            self.version += 1

@@ -17,7 +17,7 @@ BATCH_FORMATS = ("pandas", "pyarrow", "numpy")
 _TARGET = re.compile(r"^\s*(?:(?P<out>[A-Za-z_]\w*)\s*=\s*)?(?P<src>[A-Za-z_][\w.]*)(?P<rest>(?:\s.*)?)$")
 
 
-@magic_arguments()
+@magic_arguments(name="%ray_data")  # usage: %%ray_data
 @argument("--batch-format", choices=BATCH_FORMATS, default="pandas", help="How each batch is handed over.")
 @argument("--batch-size", type=count, help="Rows per batch (Ray's default when unset).")
 @argument("--filter", action="store_true", help="The last expression is a mask: keep the rows where it is true.")
@@ -34,7 +34,7 @@ def transform_args(line: str) -> None:
     """
 
 
-@magic_arguments()
+@magic_arguments(name="ray_data")
 @argument("expr", nargs="+", help="An expression that evaluates to a Dataset.")
 @argument("-n", type=count, default=5, dest="rows", help="Rows to show (default 5).")
 @argument("--count", action="store_true", help="Only count the rows.")
@@ -44,8 +44,8 @@ def preview_args(line: str) -> None:
     """%ray_data EXPR: preview a Dataset: columns and types, row count, first rows."""
 
 
-def _parse(func, line: str, magic: str):
-    return parse_line(func, line, magic)
+def _parse(func, line: str, magic: str, keep_quotes: bool = False):
+    return parse_line(func, line, magic, keep_quotes)
 
 
 def _dataset_type():
@@ -63,7 +63,7 @@ def _evaluate_dataset(expr: str, namespace: dict, magic: str) -> Any:
     except NameError as err:
         raise UsageError(f"{magic}: {err}") from None
     if not isinstance(value, _dataset_type()):
-        raise UsageError(f"{magic}: {expr} is a {type(value).__name__}, not a Ray Dataset")
+        raise UsageError(f"{magic}: {expr} has type {type(value).__name__}, not a Ray Dataset")
     return value
 
 
@@ -166,7 +166,7 @@ def _batch_options(args: Any) -> dict:
 # --- previews ----------------------------------------------------------------------------
 
 def preview_magic(magics: Any, line: str, namespace: dict) -> Any:
-    args = _parse(preview_args, line, "%ray_data")
+    args = _parse(preview_args, line, "%ray_data", keep_quotes=True)  # EXPR is Python: its quotes stay
     expr = " ".join(args.expr)
     if re.match(r"^[A-Za-z_]\w*$", expr) and expr not in namespace:
         raise UsageError(f"%ray_data: name {expr!r} is not defined in the notebook")

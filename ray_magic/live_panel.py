@@ -5,6 +5,9 @@ setting traits of the widgets it already has (fixed pools of rows for the bounde
 tables), and only when something it shows has changed. It reads the tracker and
 `cluster.ClusterReader`, never fetches a value, and holds no future, actor handle
 or dataset: rows point at tracker records weakly. Every string is HTML-escaped.
+
+(Named `live_panel`, not `panel`: importing a submodule `ray_magic.panel` would
+replace the public function `ray_magic.panel()` with the module.)
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import ipywidgets as w
 
 from . import session
 from .cellview import human_bytes
-from .cluster import CPU, GPU, MEMORY, OBJECT_STORE, ClusterReader, ClusterState, NodeState
+from .cluster import CPU, GPU, MEMORY, OBJECT_STORE, ClusterReader, ClusterState, NodeState, RunningTasks
 from .refresher import refresher
 from .tracker import ALIVE, DEAD, DONE_STATES, FAILED, ActorRecord, CellStats, FutureRecord, tracker
 
@@ -69,10 +72,11 @@ def text_lines(state: ClusterState, status: dict) -> list[str]:
 
 
 class _FutureWindow:
-    """Which futures get rows: failures and pending first, then the latest.
+    """Which futures get rows: failures and pending first, then the latest to end.
 
     Scans each new record once and then only what is pending, so a redraw costs
-    in proportion to what is pending, not to the notebook's whole history.
+    in proportion to what is pending, not to the notebook's whole history. A task
+    just cancelled or finished is among the latest to end, so its row stays in view.
     """
 
     def __init__(self) -> None:
@@ -83,6 +87,7 @@ class _FutureWindow:
         self._seen = 0
         self.pending: dict[int, FutureRecord] = {}  # in submission order
         self.failed: deque[FutureRecord] = deque(maxlen=FUTURE_ROWS)
+        self.ended: deque[FutureRecord] = deque(maxlen=FUTURE_ROWS)  # in the order they ended
 
     def update(self) -> None:
         futures = tracker.futures
@@ -90,29 +95,24 @@ class _FutureWindow:
             self.reset(futures)
         end = len(futures)
         for record in futures[self._seen:end]:
-            if record.state == FAILED:
-                self.failed.append(record)
-            elif record.state not in DONE_STATES:
+            if record.state in DONE_STATES:
+                self._ended(record)
+            else:
                 self.pending[id(record)] = record
         self._seen = end
         for key, record in list(self.pending.items()):
             if record.state in DONE_STATES:
                 del self.pending[key]
-                if record.state == FAILED:
-                    self.failed.append(record)
+                self._ended(record)
+
+    def _ended(self, record: FutureRecord) -> None:
+        (self.failed if record.state == FAILED else self.ended).append(record)
 
     def rows(self, limit: int) -> list[FutureRecord]:
         pending = list(self.pending.values())
         failed = list(reversed(self.failed))[: limit - min(len(pending), limit // 2)]
         chosen = failed + pending[: limit - len(failed)]
-        shown = {id(r) for r in chosen}
-        # Skipped records are pending or already chosen, so this tail is enough to fill the rows.
-        tail = (self._futures or [])[-(limit + len(pending) + len(chosen)):]
-        for record in reversed(tail):
-            if len(chosen) >= limit:
-                break
-            if id(record) not in shown and record.state in DONE_STATES:
-                chosen.append(record)
+        return chosen + list(reversed(self.ended))[: limit - len(chosen)]
         return chosen
 
 
@@ -134,7 +134,8 @@ class _FutureRow:
         if record is not None:
             on_cancel(record)
 
-    def show(self, record: FutureRecord | None, cancelling: bool, live: bool) -> None:
+    def show(self, record: FutureRecord | None, cancelling: bool, live: bool, node: str | None = None) -> None:
+        """Draw `record` (None hides the row); `node`: where it runs, if it has started."""
         if record is None:
             self.record = None
             self.box.layout.display = _HIDDEN
@@ -147,8 +148,12 @@ class _FutureRow:
             error = record.error or "failed"
             short = error if len(error) <= 120 else error[:117] + "..."
             self.state.value = f'<span style="color:#c62828" title="{esc(error)}">failed: {esc(short)}</span>'
+        elif pending and cancelling:
+            self.state.value = "cancelling"
+        elif pending and node is not None:
+            self.state.value = esc(f"running on {node[:8]}")
         else:
-            self.state.value = esc("cancelling" if pending and cancelling else record.state)
+            self.state.value = esc(record.state)
         self.time.value = esc(_seconds(record.duration, whole=pending))
         self.button.description = "cancelling" if pending and cancelling else "cancel"
         self.button.disabled = not (live and pending and not cancelling and record.ref is not None)
@@ -284,6 +289,7 @@ class RayPanel(w.VBox):
 
     def __init__(self) -> None:
         self.cluster = ClusterReader()
+        self.tasks = RunningTasks()
         self.redraws = 0  # how many times something was redrawn (idle ticks do not count)
         self._lock = threading.RLock()
         self._key: tuple | None = None
@@ -336,13 +342,14 @@ class RayPanel(w.VBox):
 
     def _draw(self, state: ClusterState, force: bool) -> None:
         self._window.update()
+        running_tasks = self.tasks.read(wanted=bool(self._window.pending) and self._live)
         runs = self._chosen_runs()
         running = any(run.state == "running" for run in runs)
         key = (
             state, tracker.version, len(tracker.futures), len(self._window.pending), len(tracker.actors),
             tuple((id(r), r.state, r.done, tuple((o.done, o.total) for o in r.operators)) for r in runs),
             int(time.time()) if self._window.pending or running else 0,  # clocks of pending rows
-            self._clicks, self._live, refresher.interval,
+            self._clicks, self._live, refresher.interval, self.tasks.version,
         )
         if key == self._key and not force:
             return
@@ -351,7 +358,7 @@ class RayPanel(w.VBox):
         self._draw_header(state)
         self.cluster_html.value = _cluster_html(state)
         self.nodes_html.value = _nodes_html(state)
-        self._draw_futures()
+        self._draw_futures(running_tasks)
         self._draw_actors()
         self._draw_datasets(runs)
 
@@ -365,13 +372,15 @@ class RayPanel(w.VBox):
         message = f'<div style="color:#c62828">{esc(self._message)}</div>' if self._message else ""
         self.header.value = f"<b>Ray</b> &middot; {esc(status)}{message}"
 
-    def _draw_futures(self) -> None:
+    def _draw_futures(self, running_tasks: dict[str, str]) -> None:
         counts = tracker.status()["futures"]
         total = len(tracker.futures)
         chosen = self._window.rows(FUTURE_ROWS)
+        running = sum(1 for r in self._window.pending.values() if r.task_id in running_tasks)
         self.futures_html.value = esc(
-            f"{total:,} submitted: {counts['pending']:,} pending, {counts['finished']:,} finished, "
-            f"{counts['failed']:,} failed, {counts['cancelled']:,} cancelled" if total else "No futures yet."
+            f"{total:,} submitted: {counts['pending']:,} pending ({running:,} running), "
+            f"{counts['finished']:,} finished, {counts['failed']:,} failed, {counts['cancelled']:,} cancelled"
+            if total else "No futures yet."
         )
         cells = list(tracker.cells.values())
         busy = [s for s in reversed(cells) if s.pending]
@@ -380,7 +389,10 @@ class RayPanel(w.VBox):
             bar.show(cell_list[i] if i < len(cell_list) else None)
         for i, row in enumerate(self.future_rows):
             record = chosen[i] if i < len(chosen) else None
-            row.show(record, record is not None and record in self._cancelling, self._live)
+            if record is None:
+                row.show(None, False, self._live)
+            else:
+                row.show(record, record in self._cancelling, self._live, running_tasks.get(record.task_id))
         hidden = total - len(chosen)
         more_cells = len(cells) - len(cell_list)
         notes = []
@@ -481,8 +493,11 @@ def get_panel() -> RayPanel:
             refresher.listeners.append(_panel.refresh)
         if _panel.updates_stopped not in refresher.on_stop:
             refresher.on_stop.append(_panel.updates_stopped)
-    if session.is_connected() and not refresher.running:
-        refresher.start()
+    import ray_magic
+
+    magics = ray_magic._magics
+    if magics is not None and session.is_connected():
+        magics._attach()  # updates run while the extension is loaded
     return _panel
 
 

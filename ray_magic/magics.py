@@ -11,6 +11,7 @@ from traitlets import Bool, Float, Unicode
 from . import session, tasks
 from .cells import CellError, cell_filename, parse_cell
 from .cellview import cell_views
+from .data import preview_args, transform_args
 from .options import (
     TASK_OPTION_NAMES,
     count,
@@ -33,6 +34,11 @@ def _parse(magic, line: str):
     """Parse a magic's line; a mistake is a one-line UsageError naming the magic."""
     prefix = "%%" if magic.__name__ in _CELL_MAGICS else "%"
     return parse_line(magic, line, f"{prefix}{magic.__name__}")
+
+
+def _no_arguments(magic: str, line: str) -> None:
+    if line.strip():
+        raise UsageError(f"%{magic} takes no arguments, got {line.strip()!r}")
 
 
 @magics_class
@@ -182,6 +188,7 @@ class RayMagics(Magics):
     @line_magic
     def ray_panel(self, line: str = "") -> None:
         """Show the live panel (the same one each time): cluster, nodes, futures, actors, datasets."""
+        _no_arguments("ray_panel", line)
         from .live_panel import show_panel
 
         show_panel(self)
@@ -189,6 +196,7 @@ class RayMagics(Magics):
     @line_magic
     def ray_shutdown(self, line: str = "") -> None:
         """Stop the panel's updates and shut Ray down. Safe to repeat."""
+        _no_arguments("ray_shutdown", line)
         refresher.stop()
         self.router.uninstall()
         if session.is_connected():
@@ -199,7 +207,7 @@ class RayMagics(Magics):
 
     # --- tasks ------------------------------------------------------------------------------
     @no_var_expand
-    @magic_arguments()
+    @magic_arguments(name="%ray_task")  # usage: %%ray_task
     @argument("name", nargs="?", help="Body cells: bind the future (or with --block the value) to NAME.")
     @task_options
     @argument("--label", help="Name of the cell's tasks in the panel and timeline.")
@@ -262,7 +270,7 @@ class RayMagics(Magics):
 
     # --- actors ------------------------------------------------------------------------------
     @no_var_expand
-    @magic_arguments()
+    @magic_arguments(name="%ray_actor")  # usage: %%ray_actor
     @argument("variable", nargs="?", metavar="NAME", help="Also create one actor with no arguments, bound to NAME.")
     @resource_options
     @argument("--max-restarts", type=retries, help="Restarts after the actor's process dies (-1: forever).")
@@ -302,7 +310,7 @@ class RayMagics(Magics):
         handle = self._lookup(args.name)
         ray = session.ray_module()
         if not isinstance(handle, ray.actor.ActorHandle):
-            raise UsageError(f"%ray_kill: {args.name} is a {type(handle).__name__}, not an actor handle")
+            raise UsageError(f"%ray_kill: {args.name} has type {type(handle).__name__}, not an actor handle")
         record = tracker.actors.get(handle._actor_id.hex())
         if record is not None:
             tracker.update_actor_states()
@@ -324,7 +332,7 @@ class RayMagics(Magics):
             return [value], False
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, ray.ObjectRef) for v in value):
             return list(value), True
-        raise UsageError(f"%{magic}: {name} is a {type(value).__name__}, not a future (ObjectRef) or list of them")
+        raise UsageError(f"%{magic}: {name} has type {type(value).__name__}, not a future (ObjectRef) or list of them")
 
     @magic_arguments()
     @argument("names", nargs="+", help="Variables holding futures (or lists of futures).")
@@ -385,3 +393,6 @@ class RayMagics(Magics):
         if cell is None:
             return data.preview_magic(self, line, self_ns)
         return data.transform_magic(self, line, cell, self_ns)
+
+    # `%ray_data?` shows the usage of both forms, every option with its help.
+    ray_data.__doc__ = f"{ray_data.__doc__}\n\n{preview_args.__doc__}\n{transform_args.__doc__}"

@@ -9,14 +9,15 @@ from IPython.core.magic_arguments import argument
 from IPython.utils.process import arg_split
 
 
-def parse_line(magic, line: str, label: str) -> argparse.Namespace:
+def parse_line(magic, line: str, label: str, keep_quotes: bool = False) -> argparse.Namespace:
     """Parse a magic's line as a shell would: quotes group words and are removed.
 
     IPython's own parse_argstring keeps the quotes (`--label 'a b'` would give
-    "'a b'"); a mistake is a one-line UsageError that starts with the magic's name.
+    "'a b'"); `keep_quotes` keeps them for a line that holds a Python expression.
+    A mistake is a one-line UsageError that starts with the magic's name.
     """
     try:
-        argv = arg_split(line or "", posix=True)
+        argv = arg_split(line or "", posix=not keep_quotes)
     except ValueError as err:  # an unclosed quote
         raise UsageError(f"{label}: {str(err).lower()} in {line!r}") from None
     try:

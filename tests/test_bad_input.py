@@ -42,6 +42,11 @@ CASES = [
     ("%ray_init --address host:99999", "port must be a number in 1..65535"),
     ("%ray_init --address 'unclosed", "%ray_init: no closing quotation"),
     ("%ray_init --address 127.0.0.1:1", "run %ray_shutdown first to connect to 127.0.0.1:1"),
+    ("%ray_shutdown now", "%ray_shutdown takes no arguments"),
+    ("%ray_panel --big", "%ray_panel takes no arguments"),
+    ("%ray_timeline --cell x", "%ray_timeline: argument --cell: expected a whole number, got 'x'"),
+    ("%ray_timeline --last 0", "argument --last: expected more than 0 seconds"),
+    ("%ray_timeline --bogus", "%ray_timeline: unrecognized arguments: --bogus"),
     # --- %%ray_task: options ---------------------------------------------------------------
     ("%%ray_task --bogus\n1", "%%ray_task: unrecognized arguments: --bogus"),
     ("%%ray_task a b\n1", "%%ray_task: unrecognized arguments: b"),
@@ -76,28 +81,29 @@ CASES = [
     # --- %ray_kill ---------------------------------------------------------------------------------
     ("%ray_kill", "%ray_kill: the following arguments are required: name"),
     ("%ray_kill nothing_here", "name 'nothing_here' is not defined in the notebook"),
-    ("%ray_kill five", "five is a int, not an actor handle"),
+    ("%ray_kill five", "five has type int, not an actor handle"),
     ("%ray_kill dead_actor", "actor dead_actor is already dead"),
     # --- %ray_get / %ray_cancel ----------------------------------------------------------------------
     ("%ray_get", "%ray_get: the following arguments are required: names"),
     ("%ray_get nothing_here", "name 'nothing_here' is not defined in the notebook"),
-    ("%ray_get five", "five is a int, not a future"),
+    ("%ray_get five", "five has type int, not a future"),
     ("%ray_get numbers", "numbers is a list, not a future"),
     ("%ray_get --timeout abc fin", "argument --timeout: expected a number, got 'abc'"),
     ("%ray_get --timeout 0.5 sleeper", "1 of 1 futures not done after 0.5 s"),
     ("%ray_cancel fin", "fin is already done; nothing to cancel"),
-    ("%ray_cancel five", "five is a int, not a future"),
+    ("%ray_cancel five", "five has type int, not a future"),
     # --- %ray_data -------------------------------------------------------------------------------------
     ("%ray_data", "%ray_data: the following arguments are required: expr"),
-    ("%ray_data 5", "%ray_data: 5 is a int, not a Ray Dataset"),
-    ("%ray_data five", "five is a int, not a Ray Dataset"),
+    ("%ray_data 5", "%ray_data: 5 has type int, not a Ray Dataset"),
+    ("%ray_data five", "five has type int, not a Ray Dataset"),
     ("%ray_data nothing_here", "name 'nothing_here' is not defined in the notebook"),
     ("%ray_data 1 +", "is not an expression"),
     ("%ray_data -n x ds", "argument -n: expected a whole number, got 'x'"),
     ("%ray_data ds --bogus", "%ray_data: unrecognized arguments: --bogus"),
+    ("""%ray_data ds.filter(expr="id >""", "is not an expression"),
     # --- %%ray_data ------------------------------------------------------------------------------------
     ("%%ray_data nothing_here\ndf\n", "IN 'nothing_here' is not defined in the notebook"),
-    ("%%ray_data five\ndf\n", "%%ray_data: five is a int, not a Ray Dataset"),
+    ("%%ray_data five\ndf\n", "%%ray_data: five has type int, not a Ray Dataset"),
     ("%%ray_data = ds\ndf\n", "expected [OUT =] IN [options]"),
     ("%%ray_data ds --batch-format xml\ndf\n", "argument --batch-format: invalid choice: 'xml'"),
     ("%%ray_data ds --batch-size -3\ndf\n", "argument --batch-size: expected zero or more"),
@@ -152,7 +158,8 @@ def nb(shell):
         assert result.success, result.error_in_exec
     ns = shell.user_ns
     ray.get(ns["fin"])
-    ray.get(ns["dead_actor"].ping.remote())
+    # From a cell, so the call is named after its own cell, not a later (bad) one.
+    assert shell.run_cell("ray.get(dead_actor.ping.remote())", store_history=True).success
     shell.run_line_magic("ray_kill", "dead_actor")
     actor_id = ns["dead_actor"]._actor_id.hex()
     deadline = time.monotonic() + 30
@@ -234,5 +241,5 @@ def test_nothing_reached_ray(nb) -> None:
 def test_catalogue_is_large_enough() -> None:
     magics = {re.match(r"%%?\w+", c).group(0) for c, _ in CASES}
     assert len(CASES) >= 30
-    assert magics >= {"%ray_init", "%%ray_task", "%%ray_actor", "%ray_kill", "%ray_get", "%ray_cancel",
-                      "%ray_data", "%%ray_data"}
+    assert magics >= {"%ray_init", "%ray_shutdown", "%ray_panel", "%%ray_task", "%%ray_actor", "%ray_kill",
+                      "%ray_get", "%ray_cancel", "%ray_timeline", "%ray_data", "%%ray_data"}

@@ -46,6 +46,11 @@ def test_body_function_returns_last_expression_and_keeps_assignments_local():
     assert function.__code__.co_varnames[:2] == ("x", "y")
 
 
+def test_a_lone_string_is_a_body_that_returns_it():
+    cell = parse_cell('"just a string"')
+    assert cell.shape == BODY and compile_body(cell, [])() == "just a string"
+
+
 def test_body_without_final_expression_returns_none():
     assert compile_body(parse_cell("y = x"), ["x"])(1) is None
 
@@ -72,7 +77,6 @@ def test_body_lines_are_cell_lines_counting_the_magic_line():
     [
         ("", "empty"),
         ("   \n# only a comment\n", "empty"),
-        ('"""just a docstring"""', "empty"),
         ("x = (1,\ny = 2", "line 2"),
         ("a = 1\nb = = 2", "line 3"),
     ],

@@ -173,6 +173,10 @@ def test_actor_restarts_and_serves_again(nb, markers) -> None:
 
     ok(nb, "last_words = phoenix.die.remote()")
     wait_until(watch("restarting"), 30, "the actor to show restarting", step=0.02)
+    assert ray_magic.status()["actors"]["restarting"] == 1
+    text = panel_text()
+    if text is not None:
+        assert " 1 restarting" in text.splitlines()[2], text
     wait_until(watch("alive"), 60, "the restarted actor to show alive", step=0.05)
     assert seen == ["alive", "restarting", "alive"], seen
     ok(nb, "new_pid = phoenix.pid.remote()")
@@ -227,16 +231,21 @@ def interrupt_after(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def assert_cancelled_and_freed(records: list, cancelled_before: int) -> None:
+def assert_cancelled_and_freed(records: list, cancelled_before: int, free_before: float) -> None:
     wait_until(lambda: all(r.state == "cancelled" for r in records), 30, "the tasks to show cancelled")
-    total = cpus_total()
-    wait_until(lambda: cpus_free() == total, 15, "the CPUs to be free again")
-    assert ray_magic.status()["futures"]["cancelled"] == cancelled_before + len(records)
+    # Free as before (all of them unless another test left work running): no forgotten sleeper.
+    wait_until(lambda: cpus_free() >= free_before, 15, "the CPUs to be free again")
+    cancelled = ray_magic.status()["futures"]["cancelled"]
+    assert cancelled == cancelled_before + len(records)
+    text = panel_text()
+    if text is not None:
+        assert text.splitlines()[1].endswith(f" {cancelled} cancelled"), text
 
 
 def test_interrupting_ray_get_cancels(nb) -> None:
     ok(nb, "%%ray_task\ndef nap(seconds):\n    import time\n    time.sleep(seconds)\n    return seconds\n")
-    cancelled_before = ray_magic.status()["futures"]["cancelled"]
+    wait_until(lambda: cpus_free() == cpus_total(), 30, "all CPUs free before the test")
+    cancelled_before, free_before = ray_magic.status()["futures"]["cancelled"], cpus_free()
     ok(nb, "naps = [nap.remote(120) for _ in range(3)]")
     records = tracker.futures[-3:]
     time.sleep(1.0)  # two of them running, one queued
@@ -244,20 +253,20 @@ def test_interrupting_ray_get_cancels(nb) -> None:
         result, shown = run_captured(nb, "%ray_get naps")
     assert isinstance(result.error_in_exec, KeyboardInterrupt), repr(result.error_in_exec)
     assert "Interrupted: cancelled 3 task(s)" in shown
-    assert_cancelled_and_freed(records, cancelled_before)
+    assert_cancelled_and_freed(records, cancelled_before, free_before)
     assert ok(nb, "%%ray_task --block\n40 + 2") == 42
     for name in ("nap", "naps"):
         nb.user_ns.pop(name)
 
 
 def test_interrupting_block_cancels(nb) -> None:
-    cancelled_before = ray_magic.status()["futures"]["cancelled"]
+    cancelled_before, free_before = ray_magic.status()["futures"]["cancelled"], cpus_free()
     with interrupt_after(1.5):
         result, shown = run_captured(nb, "%%ray_task --block sleepy\nimport time\ntime.sleep(120)\n")
     assert isinstance(result.error_in_exec, KeyboardInterrupt), repr(result.error_in_exec)
     assert "Interrupted: cancelled 1 task(s)" in shown
     assert "sleepy" not in nb.user_ns
-    assert_cancelled_and_freed(tracker.futures[-1:], cancelled_before)
+    assert_cancelled_and_freed(tracker.futures[-1:], cancelled_before, free_before)
     assert ok(nb, "%%ray_task --block\n40 + 2") == 42
 
 
@@ -285,7 +294,10 @@ def test_ray_shut_down_underneath(nb) -> None:
     assert not refresher.running, "the refresher thread kept running without Ray"
     assert thread_errors == [] and refresher.errors == [] and "Traceback" not in err.getvalue()
 
-    result, shown = run_captured(nb, "%ray_init --num-cpus 2 --no-panel --quiet")
+    for _ in range(3):  # on 2 shared cores a local Ray sometimes times out starting: not what is tested here
+        result, shown = run_captured(nb, "%ray_init --num-cpus 2 --no-panel --quiet")
+        if result.success or "timed out during startup" not in shown:
+            break
     assert result.success, shown
     assert refresher.running
     finished_before = ray_magic.status()["futures"]["finished"]
@@ -344,8 +356,12 @@ import ray
 from ray.cluster_utils import Cluster
 from IPython.testing.globalipapp import start_ipython
 
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+try:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+except Exception as err:  # Ray waits a fixed 30 s for each node: too short on an overloaded machine
+    print("CLUSTER_START_FAILED " + str(err).splitlines()[0], flush=True)
+    sys.exit(3)
 ip = start_ipython()
 ip.run_line_magic("load_ext", "ray_magic")
 report = {}
@@ -388,14 +404,14 @@ print("REPORT " + json.dumps(report, default=str), flush=True)
 '''
 
 
-def test_node_lost_under_long_task_is_retried_elsewhere(tmp_path: Path) -> None:
+def run_cluster_driver(tmp_path: Path, attempt: int) -> str:
     script = tmp_path / "driver.py"
     script.write_text(CLUSTER_DRIVER)
     # Its own Ray temp dir: the cluster's address file must not steer anyone's ray.init().
     ray_tmp = tempfile.mkdtemp(prefix="rmf", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "marker")], env=env,
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / f"marker{attempt}")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=240)
@@ -405,6 +421,17 @@ def test_node_lost_under_long_task_is_retried_elsewhere(tmp_path: Path) -> None:
         pytest.fail("the cluster driver did not finish:\n" + out[-3000:])
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
+    return out
+
+
+def test_node_lost_under_long_task_is_retried_elsewhere(tmp_path: Path) -> None:
+    for attempt in range(2):
+        out = run_cluster_driver(tmp_path, attempt)
+        if "CLUSTER_START_FAILED" not in out:
+            break
+    else:
+        pytest.skip("Ray's three-node test Cluster did not start twice (Ray waits a fixed 30 s per node; "
+                    "the machine is overloaded): " + out.splitlines()[-1])
     lines = [line for line in out.splitlines() if line.startswith("REPORT ")]
     assert lines, out[-3000:]
     report = json.loads(lines[-1][len("REPORT "):])

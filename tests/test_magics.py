@@ -209,8 +209,9 @@ def test_actor_handles_passed_to_tasks_message_actor(ip):
     ok(run(ip, "%%ray_task\nimport time\n\ndef worker(message_actor, j):\n    for i in range(3):\n"
                "        time.sleep(0.1)\n        message_actor.add_message.remote(f'Message {i} from worker {j}.')\n"))
     ok(run(ip, "message_actor = MessageActor.remote()\nworkers = [worker.remote(message_actor, j) for j in range(3)]\n"
-               "ray.get(workers)\ntime.sleep(0.5)\n"
-               "all_messages = ray.get(message_actor.get_and_clear_messages.remote())"))
+               "ray.get(workers)\nall_messages = []\nfor _ in range(100):\n"
+               "    all_messages += ray.get(message_actor.get_and_clear_messages.remote())\n"
+               "    if len(all_messages) == 9:\n        break\n    time.sleep(0.2)\n"))
     assert sorted(ip.user_ns["all_messages"]) == sorted(f"Message {i} from worker {j}." for i in range(3)
                                                          for j in range(3))
 
@@ -219,15 +220,23 @@ def test_ray_kill_and_ray_terminate(ip):
     ok(run(ip, "%%ray_actor victim\nclass Victim:\n    def ping(self):\n        return 'pong'\n"))
     assert ok(run(ip, "ray.get(victim.ping.remote())")) == "pong"
     ok(run(ip, "%ray_kill victim"))
-    result = run(ip, "ray.get(victim.ping.remote())")
     import ray
 
-    assert isinstance(result.error_in_exec, ray.exceptions.RayActorError)
+    assert isinstance(dead_within(ip, "victim"), ray.exceptions.RayActorError)
     ok(run(ip, "other_victim = Victim.remote()\nray.get(other_victim.ping.remote())\n"
                "other_victim.__ray_terminate__.remote()"))
-    time.sleep(1)
-    assert isinstance(run(ip, "ray.get(other_victim.ping.remote(), timeout=20)").error_in_exec,
-                      ray.exceptions.RayActorError)
+    assert isinstance(dead_within(ip, "other_victim"), ray.exceptions.RayActorError)
+
+
+def dead_within(ip, name, seconds=30):
+    """The error a ping raises once the actor is gone (ray.kill does not wait for it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        error = run(ip, f"ray.get({name}.ping.remote(), timeout=20)").error_in_exec
+        if error is not None:
+            return error
+        time.sleep(0.2)
+    return None
 
 
 # --- futures ---------------------------------------------------------------------------------
