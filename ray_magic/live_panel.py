@@ -280,6 +280,39 @@ def _dataset_html(run: Any) -> str:
     return head + (f"{_TABLE}{''.join(rows)}</table>" if rows else "")
 
 
+class _TimelineView:
+    """The notebook's tasks as bars per worker, drawn on demand.
+
+    ray.timeline() takes about a second, so it is never read on a tick: the
+    button asks, and the refresher thread draws at its next tick.
+    """
+
+    def __init__(self) -> None:
+        self.button = w.Button(description="draw timeline", tooltip="Which worker ran which task, and when")
+        self.html = w.HTML("<small>Press the button to draw which worker ran which task, and when.</small>")
+        self.box = w.VBox([self.button, self.html])
+        self.asked = False
+        self.button.on_click(self._clicked)
+
+    def _clicked(self, _button: w.Button) -> None:
+        self.asked = True
+        self.button.description = "drawing..."
+
+    def draw_if_asked(self) -> None:
+        if not self.asked:
+            return
+        self.asked = False
+        from . import session
+        from .timeline import build_timeline, fetch_events
+
+        try:
+            job_id = session.ray_module().get_runtime_context().get_job_id()
+            self.html.value = build_timeline(fetch_events(), job_id=job_id)._repr_html_()
+        except Exception as err:  # Ray went away mid-read: say so in the panel, never raise
+            self.html.value = f"<small>timeline unavailable: {esc(type(err).__name__)}: {esc(err)}</small>"
+        self.button.description = "redraw timeline"
+
+
 def _section(title: str) -> w.HTML:
     return w.HTML(f'<div style="margin-top:6px;font-weight:bold">{esc(title)}</div>')
 
@@ -312,6 +345,7 @@ class RayPanel(w.VBox):
         self.actors_more = w.HTML()
         self.datasets_html = w.HTML()
         self.dataset_rows = [w.HTML(layout=w.Layout(display=_HIDDEN)) for _ in range(DATASET_ROWS)]
+        self.timeline = _TimelineView()
         super().__init__(children=[
             self.header,
             _section("Cluster"), self.cluster_html,
@@ -325,6 +359,7 @@ class RayPanel(w.VBox):
             self.actors_more,
             _section("Datasets"), self.datasets_html,
             w.VBox(self.dataset_rows),
+            _section("Timeline"), self.timeline.box,
         ])
 
     # --- refreshing (the refresher thread; or the main thread before it runs) ---------------
@@ -333,6 +368,7 @@ class RayPanel(w.VBox):
         with self._lock:
             self._live = True
             self._draw(self.cluster.read(force=force), force)
+            self.timeline.draw_if_asked()
 
     def updates_stopped(self) -> None:
         """Draw the stopped state: Ray shut down or gone, or updates stopped (%unload_ext)."""

@@ -1,9 +1,10 @@
 """The live panel against real widgets, a real IPython shell and a real local Ray.
 
-Refreshes are driven with `refresher.tick()`: the background thread is left
-running with an interval of an hour, so it never ticks on its own except in the
-tests that check it. The three-node cluster and the stop/disconnect behaviour run
-in a subprocess: one process can only be the driver of one Ray at a time.
+Uses the session's shell and local Ray (conftest). Refreshes are driven with
+`refresher.tick()`: the background thread is left running with an interval of an
+hour, so it never ticks on its own except in the tests that check it. The
+three-node cluster and the shutdown / Ray-gone behaviour run in a subprocess: one
+process can only be the driver of one Ray at a time.
 """
 from __future__ import annotations
 
@@ -29,21 +30,21 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 WAIT = 60  # seconds: generous, the machine is shared
 
 
+def _settings(shell, use_widgets: str, interval: str) -> None:
+    """Apply settings and restart the refresher thread with them (a running one would keep its pace)."""
+    from ray_magic.refresher import refresher
+
+    shell.run_line_magic("config", f"RayMagics.use_widgets = {use_widgets}")
+    shell.run_line_magic("config", f"RayMagics.refresh_interval = {interval}")
+    refresher.stop()
+    shell.run_line_magic("ray_init", "--num-cpus 2 --no-panel --quiet")  # connects, or just re-attaches
+
+
 @pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import start_ipython
-
-    import ray_magic.session as session
-
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "ray_magic")
-    shell.run_line_magic("config", "RayMagics.use_widgets = True")
-    shell.run_line_magic("config", "RayMagics.refresh_interval = 3600")
-    started = not session.is_connected()
-    shell.run_line_magic("ray_init", "--num-cpus 2 --no-panel --quiet")
+def ip(shell):
+    _settings(shell, "True", "3600")
     yield shell
-    if started:
-        shell.run_line_magic("ray_shutdown", "")
+    _settings(shell, "None", "0.5")
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,18 @@ def test_one_live_panel_shown_by_magic_and_api(ip, panel):
     assert "live" in panel.header.value
 
 
+def test_text_only_where_widgets_are_off(ip, panel):
+    from IPython.utils.capture import capture_output
+
+    ip.run_line_magic("config", "RayMagics.use_widgets = False")
+    try:
+        with capture_output() as captured:
+            ip.run_line_magic("ray_panel", "")
+    finally:
+        ip.run_line_magic("config", "RayMagics.use_widgets = True")
+    assert [out.data for out in captured.outputs] == [{"text/plain": repr(panel)}]
+
+
 def test_cluster_and_node_sections(ip, panel):
     import ray
 
@@ -132,7 +145,11 @@ def test_cluster_and_node_sections(ip, panel):
 
 
 def test_bounded_future_rows_failures_and_pending_first_and_cell_bar(ip, panel):
+    import ray
+
     from ray_magic.live_panel import FUTURE_ROWS
+
+    node = ray.get_runtime_context().get_node_id()
 
     run(ip, "%%ray_task\ndef g(x):\n    if x == 3:\n        raise ValueError('three')\n    return x\n")
     slow_cell = run(ip, "%%ray_task --label slowpoke\nimport time\ntime.sleep(120)\n").execution_count
@@ -143,12 +160,15 @@ def test_bounded_future_rows_failures_and_pending_first_and_cell_bar(ip, panel):
     tick_until(lambda: tracker.cells[cell].done == 40, what="40 tasks done")
     rows = shown(panel.future_rows)
     assert len(rows) == FUTURE_ROWS
-    assert "g(3)" in rows[0].label.value and "failed: ValueError: three" in rows[0].state.value
-    slow = rows[1]
-    assert "slowpoke" in slow.label.value and slow.state.value == "pending"
-    assert not slow.button.disabled
-    assert all(r.state.value == "finished" for r in rows[2:])
-    assert "g(39)" in rows[2].label.value  # the latest come next
+    failed, slow, latest = row_for(panel, "g(3)"), row_for(panel, "slowpoke"), row_for(panel, "g(39)")
+    assert "failed: ValueError: three" in failed.state.value
+    assert slow.state.value in ("pending", f"running on {node[:8]}")
+    assert not slow.button.disabled and failed.button.disabled and latest.button.disabled
+    # Failures, then pending, then the latest to end.
+    assert rows.index(failed) < rows.index(slow) < rows.index(latest)
+    assert all("failed" in r.state.value for r in rows[: rows.index(failed) + 1])
+    assert [r.state.value for r in rows[rows.index(latest):]] == ["finished"] * (FUTURE_ROWS - rows.index(latest))
+    assert row_for(panel, "g(0)") is None  # an early one, beyond the bound
     assert "more futures not shown" in panel.futures_more.value
     bar = cell_bar(panel, cell)
     assert (bar.bar.value, bar.bar.max, bar.bar.bar_style) == (40, 40, "danger")
@@ -156,34 +176,38 @@ def test_bounded_future_rows_failures_and_pending_first_and_cell_bar(ip, panel):
     assert cell_bar(panel, slow_cell).bar.value == 0  # the sleeping cell: 0 of 1
     assert shown(panel.cell_bars)[0] is cell_bar(panel, slow_cell)  # cells with pending tasks first
 
-    # The sleeping task holds a CPU: the cluster and node sections say so.
+    # It has started: it shows as running, with its node; and it holds a CPU, which the cluster shows.
+    tick_until(lambda: slow.state.value == f"running on {node[:8]}", what="running on its node")
+    assert "(1 running)" in panel.futures_html.value
     tick_until(lambda: "<td>1 of " in panel.cluster_html.value, what="a CPU in use")
 
     # Its cancel button cancels it (plain cancel, then forced after ~2 s: it sleeps).
+    cancelled_before = tracker.status()["futures"]["cancelled"]
     slow.button.click()
     tick_until(lambda: slow.state.value == "cancelling", what="cancelling")
     assert slow.button.disabled
-    # Once done it is neither pending nor among the latest: it leaves the rows, its cell bar says so.
-    tick_until(lambda: cell_bar(panel, slow_cell).counts.value == "1/1 done, 1 cancelled", what="cancelled")
-    assert row_for(panel, "slowpoke") is None
-    assert "0 pending" in panel.futures_html.value and "1 cancelled" in panel.futures_html.value
+    # Just ended, it stays in view (the latest to end come first after failures and pending).
+    tick_until(lambda: getattr(row_for(panel, "slowpoke"), "state", slow.state).value == "cancelled",
+               what="cancelled")
+    assert row_for(panel, "slowpoke").button.disabled
+    assert cell_bar(panel, slow_cell).counts.value == "1/1 done, 1 cancelled"
+    assert f"{cancelled_before + 1:,} cancelled" in panel.futures_html.value
 
 
 def test_kill_button_kills_the_actor(ip, panel):
-    run(ip, "%%ray_actor counter\nclass Counter:\n    def __init__(self):\n        self.n = 0\n"
+    run(ip, "%%ray_actor panel_counter\nclass PanelCounter:\n    def __init__(self):\n        self.n = 0\n"
             "    def inc(self):\n        self.n += 1\n        return self.n\n")
-    run(ip, "import ray\nray.get([counter.inc.remote(), counter.inc.remote()])")
+    run(ip, "import ray\nray.get([panel_counter.inc.remote(), panel_counter.inc.remote()])")
 
-    def counter_row():
-        return next((r for r in shown(panel.actor_rows) if "Counter" in r.class_name.value), None)
+    def counter_row():  # looked up each time: rows are reassigned as actors change state
+        return next((r for r in shown(panel.actor_rows) if ">PanelCounter<" in r.class_name.value), None)
 
     tick_until(lambda: counter_row() is not None and counter_row().calls.value == "2 done, 0 pending",
                what="the actor's calls")
-    row = counter_row()
-    assert row.state.value == "alive" and not row.button.disabled
-    row.button.click()
-    tick_until(lambda: row.state.value == "dead", what="the actor dead")
-    assert row.button.disabled
+    assert counter_row().state.value == "alive" and not counter_row().button.disabled
+    counter_row().button.click()
+    tick_until(lambda: counter_row().state.value == "dead", what="the actor dead")
+    assert counter_row().button.disabled
 
 
 def test_crashed_actor_shows_restarting_then_alive(ip, panel, tmp_path):
@@ -203,7 +227,7 @@ def test_crashed_actor_shows_restarting_then_alive(ip, panel, tmp_path):
     pid = ip.user_ns["crasher_pid"]
 
     def crasher_row():
-        return next((r for r in shown(panel.actor_rows) if "Crasher" in r.class_name.value), None)
+        return next((r for r in shown(panel.actor_rows) if ">Crasher<" in r.class_name.value), None)
 
     tick_until(lambda: crasher_row() is not None and crasher_row().state.value == "alive", what="alive")
     os.kill(pid, signal.SIGKILL)
@@ -239,8 +263,8 @@ def test_every_shown_string_is_escaped(ip, panel):
 
     ip.user_ns["HOSTILE"] = HOSTILE
     run(ip, f"%%ray_task --label '{HOSTILE}'\nraise ValueError(HOSTILE)\n")
-    run(ip, "%%ray_actor hostile_actor --name '" + HOSTILE + "'\nclass Plain:\n    def ping(self):\n"
-            "        return 1\n")
+    run(ip, "%%ray_actor panel_hostile_actor --name '" + HOSTILE + " (panel)'\nclass Plain:\n"
+            "    def ping(self):\n        return 1\n")
     dataset_run = DatasetRun(label=HOSTILE, cell=None, operators=[OperatorProgress(HOSTILE, 1, 2)])
     tracker.add_dataset_run(dataset_run)
     try:
@@ -309,8 +333,9 @@ def test_idle_refresh_redraws_nothing_and_reads_the_cluster_at_most_each_second(
 
 
 def test_widget_tree_is_built_once(ip, panel):
+    run(ip, "%%ray_task\ndef g_once(x):\n    return x\n")
     before = [id(w) for w in widget_tree(panel)]
-    run(ip, "more = [g.remote(i) for i in range(5)]")
+    run(ip, "more = [g_once.remote(i) for i in range(5)]")
     tick_until(lambda: True)
     assert [id(w) for w in widget_tree(panel)] == before
 
@@ -362,9 +387,17 @@ from IPython.testing.globalipapp import start_ipython
 
 out = {}
 node_args = {"num_cpus": 2, "object_store_memory": 100 << 20}
-cluster = Cluster(initialize_head=True, head_node_args=dict(node_args, include_dashboard=False))
-workers = [cluster.add_node(**node_args) for _ in range(2)]
-cluster.wait_for_nodes()
+for attempt in range(2):  # Ray gives a node 30 s to start: a second try on a busy machine
+    cluster = Cluster()
+    try:
+        cluster.add_node(include_dashboard=False, **node_args)  # the head
+        workers = [cluster.add_node(**node_args) for _ in range(2)]
+        cluster.wait_for_nodes()
+        break
+    except Exception:
+        cluster.shutdown()
+        if attempt:
+            raise
 ray.init(address=cluster.address)
 ip = start_ipython()
 ip.run_line_magic("load_ext", "ray_magic")
@@ -396,10 +429,9 @@ while "1 finished" not in panel.futures_html.value and time.monotonic() < deadli
 out["background"] = panel.futures_html.value
 ip.run_line_magic("ray_shutdown", "")
 out["shutdown"] = {"running": refresher.running, "header": panel.header.value, "text": repr(panel)}
-cluster.shutdown()
 
-# Ray going away underneath the magics (plain ray.shutdown()).
-ip.run_line_magic("ray_init", "--num-cpus 1 --no-panel --quiet")
+# Ray going away underneath the magics (a plain ray.shutdown()); joining is cheaper than a new Ray.
+ray.init(address=cluster.address)
 ip.run_line_magic("ray_panel", "")
 out["live_again"] = {"running": refresher.running, "header": panel.header.value}
 ray.shutdown()
@@ -407,6 +439,7 @@ deadline = time.monotonic() + 20
 while refresher.running and time.monotonic() < deadline:
     time.sleep(0.05)
 out["gone"] = {"running": refresher.running, "header": panel.header.value, "errors": refresher.errors}
+cluster.shutdown()
 print("RESULT:" + json.dumps(out))
 """
 
@@ -414,10 +447,18 @@ print("RESULT:" + json.dumps(out))
 def test_three_node_cluster_node_removal_and_stopping(tmp_path):
     script = tmp_path / "cluster_panel.py"
     script.write_text(CLUSTER_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240,
-                          cwd=tmp_path, start_new_session=True)
-    results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT:")]
-    assert proc.returncode == 0 and results, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        try:  # whatever it left behind: its Ray processes are in its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    results = [line for line in stdout.splitlines() if line.startswith("RESULT:")]
+    assert proc.returncode == 0 and results, stdout[-3000:] + stderr[-3000:]
     out = json.loads(results[0][len("RESULT:"):])
 
     assert ": 3/3 nodes alive, 6 CPUs" in out["before"]["text"]
@@ -434,4 +475,22 @@ def test_three_node_cluster_node_removal_and_stopping(tmp_path):
     assert out["live_again"]["running"] and "live" in out["live_again"]["header"]
     assert not out["gone"]["running"] and "not connected" in out["gone"]["header"]
     assert out["gone"]["errors"] == []
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_timeline_view_draws_on_demand_with_escaped_labels(ip, panel):
+    from ray_magic.refresher import refresher
+
+    run(ip, "%%ray_task --label '<b>tl</b>' --block\nimport time\ntime.sleep(0.2)\n1")
+    refresher.tick()
+    assert "<svg" not in panel.timeline.html.value  # nothing fetched until asked
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        panel.timeline.button.click()
+        refresher.tick()  # the refresher thread draws it, not the click
+        if "&lt;b&gt;tl&lt;/b&gt;" in panel.timeline.html.value:
+            break
+        time.sleep(0.5)
+    drawn = panel.timeline.html.value
+    assert "<svg" in drawn and "&lt;b&gt;tl&lt;/b&gt;" in drawn and "<b>tl</b>" not in drawn
+    assert panel.timeline.button.description == "redraw timeline"
