@@ -126,8 +126,8 @@ class CellView:
 
     def summary_text(self) -> str:
         stats = self.stats
-        if stats is None:
-            return f"cell {self.cell}: nothing submitted"
+        if stats is None:  # only actors so far: their prints come here
+            return f"cell {self.cell}: output of its actors"
         extra = "".join(f", {n} {word}" for n, word in ((stats.failed, "failed"), (stats.cancelled, "cancelled")) if n)
         return f"cell {self.cell}: {stats.done}/{stats.total} done{extra}"
 

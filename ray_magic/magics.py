@@ -199,11 +199,10 @@ class RayMagics(Magics):
         _no_arguments("ray_shutdown", line)
         refresher.stop()
         self.router.uninstall()
+        tracker.abandon()  # before Ray goes: pending refs must not outlive it
         if session.is_connected():
             session.ray_module().shutdown()
-        tracker.reset()
-        cell_views.reset()
-        refresher.notify_stopped()  # the panel now shows "not connected"
+        refresher.notify_stopped()  # the panel now shows "not connected", with the last records
 
     # --- tasks ------------------------------------------------------------------------------
     @no_var_expand

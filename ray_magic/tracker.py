@@ -229,8 +229,21 @@ class Tracker:
         return None
 
     def reset(self) -> None:
-        """Forget everything (after %ray_shutdown: the futures are gone with Ray)."""
+        """Forget everything (on connecting to another Ray: the old records mean nothing there)."""
         self.__init__()
+
+    def abandon(self) -> None:
+        """Ray is shutting down: what is still pending is lost. Keep the records, drop the refs,
+        so a saved notebook's panel still shows how things ended."""
+        now = time.time()
+        for record in self.pending_records():
+            record.error = "Ray was shut down"
+            self._finish(record, CANCELLED, now)
+        self._incoming.clear()
+        self._pending = []
+        for actor in self.actors.values():
+            actor.state = DEAD
+        self.version += 1
 
 
 def _error_summary(ref: Any) -> str:

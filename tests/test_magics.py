@@ -424,3 +424,18 @@ def test_ray_timeline_shows_one_cells_tasks_and_actor_calls(ip):
     assert [bar.func for bar in chain.bars] == ["tl_add"] * 3
     assert calls.bars[0].label.startswith("TlAcc.inc")
     assert "<svg" in chain._repr_html_() and "tasks" in repr(chain)
+
+
+def test_shutdown_keeps_the_record_and_marks_what_was_lost(ip):
+    import ray_magic
+
+    ok(run(ip, "%%ray_task\nimport time\n\ndef forever(x):\n    time.sleep(600)\n"))
+    ok(run(ip, "lost = forever.remote(1)"))
+    before = ray_magic.status()["futures"]
+    ok(run(ip, "%ray_shutdown"))
+    after = ray_magic.status()["futures"]
+    assert after["pending"] == 0 and after["cancelled"] == before["cancelled"] + before["pending"]
+    assert tracker.futures[-1].label == "forever(1)" and tracker.futures[-1].ref is None
+    ok(run(ip, "%ray_shutdown"))  # safe to repeat
+    ok(run(ip, "%ray_init --num-cpus 2 --no-panel --quiet"))
+    assert ray_magic.status()["futures"]["finished"] == 0  # a new Ray starts a new record
