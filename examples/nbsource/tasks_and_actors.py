@@ -443,7 +443,11 @@ id6 = add.remote(id5, 7)
 id7 = add.remote(id6, 8)
 result = ray.get(id7)
 print(f"linear: {result} in {time.time() - start:.1f} s")
-
+""",
+        "aggregation-slow",
+    ),
+    code(
+        """
 # Aggregate the values in a tree-structured pattern. This approach
 # takes O(log(n)). In this case, 3 x 0.3 seconds.
 start = time.time()
@@ -457,7 +461,7 @@ id7 = add.remote(id5, id6)
 result = ray.get(id7)
 print(f"tree: {result} in {time.time() - start:.1f} s")
 """,
-        "aggregation",
+        "aggregation-tree",
     ),
     code("result", "aggregation-result"),
     md(
@@ -498,22 +502,31 @@ print(f"fast: {result} in {time.time() - start:.1f} s")
 ### Timeline
 
 `%ray_timeline --cell N` dibuja como barras las tareas que lanzó la celda N, una fila por
-trabajador, a lo largo del tiempo (sin `--cell`, las de todo el cuaderno). Aquí N es la
-celda de la agregación (su número aparece a su izquierda, `[{cell:aggregation}]` si el
-cuaderno se ejecuta de principio a fin; cámbialo si lo ejecutaste en otro orden): primero
-las 7 sumas encadenadas, una detrás de otra, y después las sumas en árbol, varias a la vez.
+trabajador, a lo largo del tiempo (sin `--cell`, las de todo el cuaderno). Abajo, una debajo
+de la otra, la agregación lenta (celda `[{cell:aggregation-slow}]`) y la agregación en árbol
+(celda `[{cell:aggregation-tree}]`) si el cuaderno se ejecuta de principio a fin (cambia los
+números si lo ejecutaste en otro orden): 7 rondas, una detrás de otra, frente a 3 niveles
+con varias sumas a la vez.
 """,
         """
 ### Timeline
 
 `%ray_timeline --cell N` draws the tasks that cell N submitted as bars, one row per worker,
-over time (without `--cell`, the whole notebook's). Here N is the aggregation cell (its
-number shows at its left, `[{cell:aggregation}]` when the notebook runs from top to bottom;
-change it if you ran the cells in another order): first the 7 chained additions, one after
-the other, then the tree-shaped ones, several at a time.
+over time (without `--cell`, the whole notebook's). Below, one under the other, the slow
+aggregation (cell `[{cell:aggregation-slow}]`) and the tree-shaped one (cell
+`[{cell:aggregation-tree}]`) when the notebook runs from top to bottom (change the numbers
+if you ran the cells in another order): 7 rounds, one after the other, against 3 levels
+with several additions at a time.
 """,
     ),
-    code("%ray_timeline --cell {cell:aggregation}", "timeline"),
+    code(
+        """
+slow = %ray_timeline --cell {cell:aggregation-slow}
+tree = %ray_timeline --cell {cell:aggregation-tree}
+display(slow, tree)
+""",
+        "timeline",
+    ),
     md(
         """
 ### De las clases a los actores
