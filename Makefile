@@ -21,8 +21,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) examples/run_examples.py
 
+# TEST_EXTRAS=browser (CI sets it) also installs the browser test's packages;
+# without them, or without /usr/bin/chromium, that test is skipped and the summary (-rfEs) says why.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	@if [ -n "$(TEST_EXTRAS)" ]; then echo "installing .[test,$(TEST_EXTRAS)]"; $(PY) -m pip install -q -e ".[test,$(TEST_EXTRAS)]"; fi
+	$(PY) -m pytest -q -rfEs
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/run.py

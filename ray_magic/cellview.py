@@ -135,9 +135,13 @@ class CellView:
         return self.summary_text()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
-        bundle = self.widget._repr_mimebundle_(**kwargs) if self.widget is not None else {}
-        bundle = dict(bundle or {})
-        bundle["text/plain"] = self.summary_text()
+        bundle = {"text/plain": self.summary_text()}
+        widget = self.widget
+        if widget is not None and widget.comm is not None:
+            # The widget's own bundle would first build a repr of its whole tree, only to be replaced.
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2, "version_minor": 0, "model_id": widget.model_id,
+            }
         return bundle
 
 

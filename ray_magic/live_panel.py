@@ -545,6 +545,7 @@ def show_panel(magics: Any) -> RayPanel:
         magics._attach()  # (re)start the updates, e.g. after %unload_ext / %load_ext
     panel = get_panel()
     if session.is_connected():
+        refresher.tick()  # futures as they are now (a --block cell just got its value), not as of the last tick
         panel.refresh(force=True)
     else:
         panel.updates_stopped()

@@ -126,7 +126,7 @@ class JupyterServer:
             f"--ServerApp.root_dir={self.root}",
             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
-        log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the server's lifetime
+        log = open(self.log_path, "wb")  # the server writes to it for its lifetime
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         wait_until(lambda: self.proc.poll() is None and self.api("status") is not None, timeout,
@@ -162,6 +162,12 @@ class JupyterServer:
             wait_until(lambda: not self.api("kernels"), timeout, "kernels to shut down")
         except AssertionError:
             pass
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         if self.proc is None:

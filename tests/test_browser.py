@@ -14,6 +14,7 @@ not installed (`make test` prints the reason with -rs).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -111,7 +112,7 @@ def check_panel(page: Page, frontend: str) -> None:
     # Fail at once, with the notebook's own words, when a cell raised instead.
     error = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"], '
                          '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-                         ).filter(has_text=re.compile(r"Error"))
+                         ).filter(has_text=re.compile(r"\w+Error: "))
     expect(panel.or_(error).first).to_be_visible(timeout=WAIT_MS)
     if error.count():
         pytest.fail(f"a cell failed in {frontend}: {error.first.inner_text()}")
@@ -175,7 +176,9 @@ def test_panel_renders_as_widgets(server: JupyterServer, browser, frontend: str)
         check_panel(page, frontend)
     except BaseException:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"failed-{frontend}.png"))
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"failed-{frontend}.png"))
+        print(f"page: {ARTIFACTS / f'failed-{frontend}.png'}\nserver log (end):\n{server.log_tail()}")
         raise
     finally:
         page.close()
