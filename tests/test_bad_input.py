@@ -87,7 +87,7 @@ CASES = [
     ("%ray_get", "%ray_get: the following arguments are required: names"),
     ("%ray_get nothing_here", "name 'nothing_here' is not defined in the notebook"),
     ("%ray_get five", "five has type int, not a future"),
-    ("%ray_get numbers", "numbers is a list, not a future"),
+    ("%ray_get numbers", "numbers has type list, not a future"),
     ("%ray_get --timeout abc fin", "argument --timeout: expected a number, got 'abc'"),
     ("%ray_get --timeout 0.5 sleeper", "1 of 1 futures not done after 0.5 s"),
     ("%ray_cancel fin", "fin is already done; nothing to cancel"),

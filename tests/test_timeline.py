@@ -35,7 +35,12 @@ def ray_env():
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    # Reuse the session's Ray when it has the 2 CPUs these tests reason about.
+    if ray.is_initialized() and ray.cluster_resources().get("CPU") != 2:
+        ray.shutdown()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
 
         @ray.remote
@@ -79,7 +84,8 @@ def ray_env():
         job = ray.get_runtime_context().get_job_id()
         yield ray, job, events
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
 
 
 def _count_cell(events: list[dict], cell: int | None) -> int:
