@@ -176,17 +176,23 @@ class RunningTasks:
     """Which tasks run where, read at most every `every` seconds and only while asked for.
 
     A read costs in proportion to the GCS's task history, so the pause after each
-    read grows with its cost: reading never takes more than ~5% of the thread.
+    read is a hundred times its cost (reading takes at most ~1% of the thread), and
+    once one read takes longer than `give_up_after` the panel goes without (until
+    Ray is started again): submission must stay as cheap as plain Ray's.
     """
 
-    def __init__(self, every: float = 2.0) -> None:
+    def __init__(self, every: float = 2.0, give_up_after: float = 0.25) -> None:
         self.every = every
+        self.give_up_after = give_up_after
         self.running: dict[str, str] = {}
         self.version = 0  # bumped when `running` changed
+        self.given_up = False
         self._next = float("-inf")
 
     def read(self, wanted: bool) -> dict[str, str]:
-        if not wanted or not is_connected():
+        if not is_connected():
+            self.given_up = False  # a new Ray starts with a short history
+        if not wanted or self.given_up or not is_connected():
             self._set({})
             self._next = float("-inf")
             return self.running
@@ -198,8 +204,9 @@ class RunningTasks:
         except Exception:  # e.g. task events served only by a dashboard: go without
             running, cost = {}, 30.0
         else:
-            cost = 20 * (time.monotonic() - now)
-        self._next = now + max(self.every, cost)
+            cost = time.monotonic() - now
+            self.given_up = cost > self.give_up_after
+        self._next = now + max(self.every, 100 * cost)
         self._set(running)
         return self.running
 
