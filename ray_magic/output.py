@@ -38,7 +38,7 @@ class OutputRouter:
         current = dict(dispatcher.handlers).get(_HANDLER)
         if current is None:
             return  # log_to_driver=False: nothing is forwarded, nothing to route
-        if current != self.handle:
+        if getattr(current, "__self__", None) is not self:
             self._ray_printer = current  # Ray adds a fresh printer on each connect
         dispatcher.remove_handler(_HANDLER)
         dispatcher.add_handler(_HANDLER, self.handle)

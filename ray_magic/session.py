@@ -70,7 +70,13 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
-def call_label(name: str, args: tuple, kwargs: dict) -> str:
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def call_label(name: str, args: tuple, kwargs: dict) -> str | tuple:
+    """`f(3)`; a few small numbers are kept as they are and formatted only when shown."""
+    if not kwargs and len(args) <= 4 and all(type(a) in _SCALARS for a in args):
+        return (name, args)  # small immutable numbers: holding them pins nothing
     parts = [short_repr(a) for a in args[:4]] + [f"{k}={short_repr(v)}" for k, v in list(kwargs.items())[:3]]
     if len(args) > 4 or len(kwargs) > 3:
         parts.append("...")

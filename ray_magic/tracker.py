@@ -22,15 +22,19 @@ _IN_PLASMA_METADATA = b"4"
 
 
 class FutureRecord:
-    """One submitted task or actor call."""
+    """One submitted task or actor call.
+
+    The label may arrive as (name, small scalar args) and is formatted only when
+    shown, and the task id is read from the ref only when asked: submission stays cheap.
+    """
 
     __slots__ = (
-        "ref", "label", "cell", "actor", "submitted", "ended", "state", "error", "size", "task_id", "__weakref__",
+        "ref", "_label", "cell", "actor", "submitted", "ended", "state", "error", "size", "_task_id", "__weakref__",
     )
 
-    def __init__(self, ref: Any, label: str, cell: int | None, actor: ActorRecord | None = None) -> None:
+    def __init__(self, ref: Any, label: str | tuple, cell: int | None, actor: ActorRecord | None = None) -> None:
         self.ref = ref  # dropped as soon as the task is done
-        self.label = label
+        self._label = label
         self.cell = cell
         self.actor = actor
         self.submitted = time.time()
@@ -38,7 +42,21 @@ class FutureRecord:
         self.state = PENDING
         self.error: str | None = None
         self.size: int | None = None  # bytes of an inlined result, known without deserializing
-        self.task_id = ref.task_id().hex() if ref is not None else None
+        self._task_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        if isinstance(self._label, tuple):
+            name, args = self._label
+            self._label = f"{name}({', '.join(_short_number(a) for a in args)})"
+        return self._label
+
+    @property
+    def task_id(self) -> str | None:
+        """Hex id of the task; known while it is pending (the panel needs it only then)."""
+        if self._task_id is None and self.ref is not None:
+            self._task_id = self.ref.task_id().hex()
+        return self._task_id
 
     @property
     def duration(self) -> float:
@@ -46,6 +64,14 @@ class FutureRecord:
 
     def __repr__(self) -> str:
         return f"<future {self.label} {self.state}>"
+
+
+def _short_number(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return "int"
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 class CellStats:

@@ -262,10 +262,10 @@ def test_interrupting_ray_get_cancels(nb) -> None:
 def test_interrupting_block_cancels(nb) -> None:
     cancelled_before, free_before = ray_magic.status()["futures"]["cancelled"], cpus_free()
     with interrupt_after(1.5):
-        result, shown = run_captured(nb, "%%ray_task --block sleepy\nimport time\ntime.sleep(120)\n")
+        result, shown = run_captured(nb, "%%ray_task --block never_bound\nimport time\ntime.sleep(120)\n")
     assert isinstance(result.error_in_exec, KeyboardInterrupt), repr(result.error_in_exec)
     assert "Interrupted: cancelled 1 task(s)" in shown
-    assert "sleepy" not in nb.user_ns
+    assert "never_bound" not in nb.user_ns
     assert_cancelled_and_freed(tracker.futures[-1:], cancelled_before, free_before)
     assert ok(nb, "%%ray_task --block\n40 + 2") == 42
 

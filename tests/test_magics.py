@@ -154,7 +154,7 @@ def test_prints_go_to_the_submitting_cell_even_after_it_finished(ip):
     ok(run(ip, "late_ref = chatty.remote(7)"))
     second = ip.execution_count
     ok(run(ip, "other_ref = chatty.remote(0)"))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     out = io.StringIO()
     with redirect_stdout(out):
         while time.monotonic() < deadline and "late line 7" not in cell_views.get(first).text:
@@ -173,7 +173,7 @@ def test_prints_land_in_the_cells_output_widget(ip):
         cell = ip.execution_count  # the number the next cell gets
         ok(run(ip, "%%ray_task widget_ref\nprint('to the widget')\n1"))
         view = cell_views.get(cell)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # Ray forwards worker logs in batches; slow under load
         while time.monotonic() < deadline and not view.output.outputs:
             refresher.tick()
             time.sleep(0.1)
