@@ -66,8 +66,9 @@ class WatchedFuture:
 class CellView:
     """Progress, results and prints of one cell's tasks."""
 
-    def __init__(self, cell: int | None, use_widgets: bool) -> None:
+    def __init__(self, cell: int | None, use_widgets: bool, prints_only: bool = False) -> None:
         self.cell = cell
+        self.prints_only = prints_only  # a --block cell shows its value itself: only prints go here
         self.watched: list[WatchedFuture] = []
         self.text = ""  # everything its tasks printed (bounded)
         self._queue: collections.deque[str] = collections.deque()
@@ -78,6 +79,9 @@ class CellView:
         import ipywidgets as w
 
         shared = _shared_styles()  # 6 widgets per cell instead of 15: a body cell costs ~3x less
+        if self.prints_only:  # one widget: the cheapest view that still catches late prints
+            self.output = w.Output(layout=shared["output"])
+            return self.output
         self.summary = w.HTML(layout=shared["plain"], style=shared["html"])
         self.bar = w.IntProgress(min=0, max=1, value=0, layout=shared["bar"], style=shared["progress"])
         self.result = w.HTML(layout=shared["plain"], style=shared["html"])
@@ -110,7 +114,7 @@ class CellView:
         stats = self.stats
         shown = (stats.done, stats.total, stats.failed, stats.cancelled) if stats else (0, 0, 0, 0)
         shown += tuple(f.preview for f in self.watched)
-        if shown == self._shown or self.widget is None:
+        if shown == self._shown or self.widget is None or self.prints_only:
             self._shown = shown
             return
         self._shown = shown
@@ -178,11 +182,11 @@ class CellViews:
     def get(self, cell: int | None) -> CellView | None:
         return self.by_cell.get(cell)
 
-    def create(self, cell: int | None, use_widgets: bool) -> tuple[CellView, bool]:
+    def create(self, cell: int | None, use_widgets: bool, prints_only: bool = False) -> tuple[CellView, bool]:
         view = self.by_cell.get(cell)
         if view is not None:
             return view, False
-        view = self.by_cell[cell] = CellView(cell, use_widgets)
+        view = self.by_cell[cell] = CellView(cell, use_widgets, prints_only)
         return view, True
 
     def deliver(self, cell: int, text: str) -> None:

@@ -113,9 +113,13 @@ class RayMagics(Magics):
         refresher.start()
 
     def _on_submit(self, cell: int | None) -> None:
+        self._show_view(cell)
+
+    def _show_view(self, cell: int | None, prints_only: bool = False) -> None:
+        """Show, once per cell, where its tasks' progress and prints appear."""
         if not self.cell_progress or cell_views.get(cell) is not None:
             return
-        view, created = cell_views.create(cell, self.widgets)
+        view, created = cell_views.create(cell, self.widgets, prints_only)
         if created and view.widget is not None:
             from IPython.display import display
 
@@ -245,6 +249,8 @@ class RayMagics(Magics):
             raise UsageError(str(err)) from None
         self.ensure_ray()
         label = args.label or f"cell {number}"
+        if args.block:
+            self._show_view(number, prints_only=True)
         try:
             ref, record = tasks.submit_body(parsed, ns, options, label, number)
         except CellError as err:

@@ -425,3 +425,19 @@ def test_shutdown_keeps_the_record_and_marks_what_was_lost(ip):
     ok(run(ip, "%ray_shutdown"))  # safe to repeat
     ok(run(ip, "%ray_init --num-cpus 2 --no-panel --quiet"))
     assert ray_magic.status()["futures"]["finished"] == 0  # a new Ray starts a new record
+
+
+def test_block_cell_gets_a_prints_only_view(ip):
+    ip.run_line_magic("config", "RayMagics.use_widgets = True")
+    try:
+        cell = ip.execution_count
+        assert ok(run(ip, "%%ray_task --block\nprint('block print')\n5")) == 5
+        view = cell_views.get(cell)
+        assert view.prints_only and view.widget is view.output  # one Output widget, no progress line
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "block print" not in view.text:
+            refresher.tick()
+            time.sleep(0.1)
+        assert "block print" in view.output.outputs[0]["text"]
+    finally:
+        ip.run_line_magic("config", "RayMagics.use_widgets = None")
