@@ -37,3 +37,18 @@ def pytest_sessionfinish(session, exitstatus):
 def run(ip, source: str):
     """Run a cell as Jupyter would (counting it), returning IPython's ExecutionResult."""
     return ip.run_cell(source, store_history=True)
+
+
+def wait_until(condition, seconds: float, what: str, step: float = 0.1) -> None:
+    """Tick the refresher until condition() holds (bounded: timings here are noisy)."""
+    import time
+
+    from ray_magic.refresher import refresher
+
+    deadline = time.monotonic() + seconds
+    while True:
+        refresher.tick()
+        if condition():
+            return
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(step)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 import ray_magic
 from ray_magic.refresher import refresher
@@ -34,17 +35,6 @@ def ok(ip, source: str):
     result = ip.run_cell(source, store_history=True)
     assert result.success, f"cell failed: {result.error_before_exec or result.error_in_exec!r}"
     return result.result
-
-
-def wait_until(condition, seconds: float, what: str, step: float = 0.1) -> None:
-    """Tick the refresher until condition() holds (bounded: timings here are noisy)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        refresher.tick()
-        if condition():
-            return
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(step)
 
 
 def panel_text() -> str | None:

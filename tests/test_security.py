@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 import ray_magic
 from ray_magic import session
@@ -56,16 +57,6 @@ def ok(ip, source: str):
     result = ip.run_cell(source, store_history=True)
     assert result.success, f"cell failed: {result.error_before_exec or result.error_in_exec!r}"
     return result.result
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        refresher.tick()
-        if condition():
-            return
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """03: the shuffled ML ingest: random_shuffle, streaming_split, 4 trainer actors, 5 epochs."""
-from .cells import code, md
+from .cells import QUIET_RAY_DATA, code, md
 
 ML_INGEST = [
     md(
@@ -95,27 +95,7 @@ import ray
     ),
     code("%load_ext ray_magic"),
     code("%ray_init", "init"),
-    md(
-        """
-Ray Data, en un cuaderno, escribe el progreso de cada ejecución como líneas de registro
-bajo la celda. Las ejecuciones que lanzan las magias muestran su progreso en el panel, sin
-esas líneas; para que las llamadas directas a Ray Data de este cuaderno tampoco llenen las
-celdas, apagamos su progreso propio.
-""",
-        """
-In a notebook, Ray Data writes the progress of every execution as log lines under the
-cell. Executions started from the magics show their progress in the panel, without those
-lines; so that this notebook's direct Ray Data calls do not fill the cells either, we turn
-their own progress output off.
-""",
-    ),
-    code(
-        """
-ctx = ray.data.DataContext.get_current()
-ctx.enable_progress_bars = False
-ctx.print_on_execution_start = False
-"""
-    ),
+    *QUIET_RAY_DATA,
     md(
         """
 ¡Ejecutémoslo! Ahora vamos a ejecutar el canal de datos de extremo a extremo; primero,
