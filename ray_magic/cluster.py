@@ -181,7 +181,7 @@ class RunningTasks:
     Ray is started again): submission must stay as cheap as plain Ray's.
     """
 
-    def __init__(self, every: float = 2.0, give_up_after: float = 0.25) -> None:
+    def __init__(self, every: float = 2.0, give_up_after: float = 1.0) -> None:
         self.every = every
         self.give_up_after = give_up_after
         self.running: dict[str, str] = {}

@@ -100,6 +100,8 @@ class RayMagics(Magics):
     def _attach(self) -> None:
         """Make sure prints are routed and the refresher runs for the current connection."""
         key = session.connection_key()
+        if key == tracker.connection and refresher.running and self.router.installed:
+            return  # already attached to this Ray: every magic calls this, keep it cheap
         if tracker.connection not in (None, key):
             # Ray was shut down and started again without %ray_shutdown: the old
             # futures are gone with it, and polling them would fail on every tick.

@@ -43,18 +43,23 @@ class OutputRouter:
         dispatcher.remove_handler(_HANDLER)
         dispatcher.add_handler(_HANDLER, self.handle)
 
+    @property
+    def installed(self) -> bool:
+        """Whether Ray's dispatcher hands worker output to us (Ray drops us on disconnect)."""
+        if self._ray_printer is None:
+            return False
+        from ray._private.worker import global_worker_stdstream_dispatcher as dispatcher
+
+        return getattr(dict(dispatcher.handlers).get(_HANDLER), "__self__", None) is self
+
     def uninstall(self) -> None:
         if self._ray_printer is None:
             return  # never installed: and importing Ray here would slow unloading
         from ray._private.worker import global_worker_stdstream_dispatcher as dispatcher
 
-        if self._ray_printer is not None:
-            try:
-                dispatcher.remove_handler(_HANDLER)
-            except Exception:
-                pass
-            dispatcher.add_handler(_HANDLER, self._ray_printer)
-            self._ray_printer = None
+        dispatcher.remove_handler(_HANDLER)
+        dispatcher.add_handler(_HANDLER, self._ray_printer)
+        self._ray_printer = None
 
     def handle(self, data: dict) -> None:
         try:

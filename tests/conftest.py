@@ -1,5 +1,7 @@
 """Shared fixtures: one real IPython shell with the extension, one real local Ray per session."""
+import contextlib
 import os
+import signal
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray on 127.0.0.1 only
 
@@ -52,3 +54,19 @@ def wait_until(condition, seconds: float, what: str, step: float = 0.1) -> None:
             return
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(step)
+
+
+@contextlib.contextmanager
+def interrupt_after(seconds: float):
+    """A SIGALRM handler raises KeyboardInterrupt mid-wait, as Jupyter's interrupt does."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import interrupt_after, wait_until
 
 import ray_magic
 from ray_magic.refresher import refresher
@@ -205,21 +205,6 @@ def test_actor_without_restarts_dies_clearly(nb, markers) -> None:
 
 
 # --- interrupts -------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def interrupt_after(seconds: float):
-    """A SIGALRM handler raises KeyboardInterrupt mid-wait, as Jupyter's interrupt does."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
 
 def assert_cancelled_and_freed(records: list, cancelled_before: int, free_before: float) -> None:
     wait_until(lambda: all(r.state == "cancelled" for r in records), 30, "the tasks to show cancelled")

@@ -1,13 +1,12 @@
 """The core magics on a real IPython shell and a real local Ray (issue 2)."""
 import io
-import signal
 import subprocess
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
-from conftest import run
+from conftest import interrupt_after, run
 
 from ray_magic.cellview import cell_views
 from ray_magic.refresher import refresher
@@ -260,24 +259,12 @@ def test_ray_cancel_cancels_a_pending_task(ip):
         ray.get(ip.user_ns["nap"], timeout=30)
 
 
-def _interrupt_after(seconds):
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-
-
 def test_interrupting_a_wait_cancels_what_it_waited_on(ip):
     import ray
 
     ok(run(ip, "long_naps = [sleepy.remote(60) for _ in range(2)]"))
-    _interrupt_after(1.0)
-    try:
+    with interrupt_after(1.0):
         result, text = captured(ip, "%ray_get long_naps")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert "cancelled 2" in text
     for ref in ip.user_ns["long_naps"]:
@@ -292,12 +279,8 @@ def test_interrupting_a_wait_cancels_what_it_waited_on(ip):
 
 
 def test_interrupting_block_cancels_the_body_task(ip):
-    _interrupt_after(1.0)
-    try:
+    with interrupt_after(1.0):
         result, text = captured(ip, "%%ray_task --block\nimport time\ntime.sleep(60)")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert "cancelled 1" in text
     settle(20)
